@@ -1,0 +1,10 @@
+# IOC_EDGE_SANITIZE=address -> ASan + UBSan; thread -> TSan. Applied to every target.
+if(IOC_EDGE_SANITIZE STREQUAL "address")
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(IOC_EDGE_SANITIZE STREQUAL "thread")
+  add_compile_options(-fsanitize=thread -fno-omit-frame-pointer)
+  add_link_options(-fsanitize=thread)
+elseif(NOT IOC_EDGE_SANITIZE STREQUAL "")
+  message(FATAL_ERROR "IOC_EDGE_SANITIZE must be '', 'address' or 'thread'")
+endif()

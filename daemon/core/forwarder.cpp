@@ -1,0 +1,309 @@
+#include "core/forwarder.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "core/log.h"
+
+namespace ioc_edge {
+
+std::string_view to_string(LinkState s) {
+  switch (s) {
+    case LinkState::Down: return "down";
+    case LinkState::Connecting: return "connecting";
+    case LinkState::Up: return "up";
+  }
+  return "down";
+}
+
+Forwarder::Forwarder(ForwarderOptions opts, Outbox& outbox, Uplink& uplink, const Clock& clock,
+                     std::function<std::string()> status_payload)
+    : opts_(std::move(opts)),
+      outbox_(outbox),
+      uplink_(uplink),
+      clock_(clock),
+      status_payload_(std::move(status_payload)),
+      log_(logger("forwarder")),
+      backoff_(opts_.reconnect_min, opts_.reconnect_max) {
+  opts_.max_inflight = std::max<std::size_t>(1, opts_.max_inflight);
+  opts_.batch_max_readings = std::max<std::size_t>(1, opts_.batch_max_readings);
+}
+
+Forwarder::~Forwarder() { stop(std::chrono::milliseconds(0)); }
+
+void Forwarder::start() {
+  uplink_.set_events({
+      [this] { post({Event::Connected, 0, 0, {}, {}}); },
+      [this](const std::string& why) { post({Event::Down, 0, 0, {}, why}); },
+  });
+  outbox_.set_on_commit([this] {
+    data_dirty_ = true;
+    post({Event::Wake, 0, 0, {}, {}});
+  });
+  down_since_ = clock_.steady();
+  thread_ = std::thread([this] {
+    pthread_setname_np(pthread_self(), "forwarder");
+    run();
+  });
+}
+
+void Forwarder::stop(std::chrono::milliseconds drain) {
+  if (!thread_.joinable()) return;
+  outbox_.set_on_commit(nullptr);
+  {
+    std::lock_guard lk(mu_);
+    stop_requested_ = true;
+    drain_for_ = drain;
+  }
+  cv_.notify_one();
+  thread_.join();
+}
+
+ForwarderStats Forwarder::stats() const {
+  std::lock_guard lk(stats_mu_);
+  return stats_;
+}
+
+void Forwarder::post(Event e) {
+  {
+    std::lock_guard lk(mu_);
+    events_.push_back(std::move(e));
+  }
+  cv_.notify_one();
+}
+
+void Forwarder::set_state(LinkState s) {
+  state_ = s;
+  std::lock_guard lk(stats_mu_);
+  stats_.state = s;
+  stats_.state_since_ms = clock_.now_ms();
+  stats_.inflight = inflight_.size();
+}
+
+void Forwarder::run() {
+  using namespace std::chrono;
+  next_attempt_ = clock_.steady();
+  steady_clock::time_point drain_deadline{};
+  for (;;) {
+    std::deque<Event> events;
+    bool stop = false;
+    {
+      std::unique_lock lk(mu_);
+      auto deadline = clock_.steady() + seconds(1);
+      if (state_ == LinkState::Down && !draining_) deadline = std::min(deadline, next_attempt_);
+      if (state_ == LinkState::Up && !draining_) {
+        deadline = std::min(deadline, next_heartbeat_);
+        if (backlog_waiting_) deadline = std::min(deadline, clock_.steady() + milliseconds(20));
+      }
+      cv_.wait_until(lk, deadline, [&] { return !events_.empty() || stop_requested_ != draining_; });
+      events.swap(events_);
+      stop = stop_requested_;
+    }
+    for (auto& e : events) handle(e);
+
+    const auto now = clock_.steady();
+    if (stop && !draining_) {
+      draining_ = true;
+      drain_deadline = now + drain_for_;
+      if (!inflight_.empty())
+        log_->info("stopping: waiting up to {} ms for {} in-flight messages", drain_for_.count(), inflight_.size());
+    }
+    if (draining_) {
+      if (inflight_.empty() || state_ != LinkState::Up || now >= drain_deadline) break;
+      continue;
+    }
+    if (state_ == LinkState::Down && now >= next_attempt_) {
+      set_state(LinkState::Connecting);
+      {
+        std::lock_guard lk(stats_mu_);
+        ++stats_.connects;
+      }
+      uplink_.connect();
+    }
+    if (state_ == LinkState::Up) {
+      fill_window();
+      if (now >= next_heartbeat_) send_heartbeat();
+    }
+  }
+  if (!inflight_.empty())
+    log_->info("{} messages were still unacknowledged; their records stay in the outbox", inflight_.size());
+  uplink_.disconnect(2000);
+  set_state(LinkState::Down);
+}
+
+void Forwarder::handle(Event& e) {
+  switch (e.type) {
+    case Event::Wake:
+      break;
+    case Event::Connected: {
+      if (state_ != LinkState::Connecting) break;
+      const auto st = outbox_.stats();
+      const auto down_s = std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - down_since_).count();
+      if (stats_.connects > 1)
+        log_->warn("uplink to {} restored after {} s; {} records queued", uplink_.describe(), down_s, st.pending);
+      else
+        log_->info("uplink connected to {}; {} records queued", uplink_.describe(), st.pending);
+      backoff_.reset();
+      live_from_ = st.last_seq + 1;
+      for (int p = 0; p < kPriorityLevels; ++p) {
+        cursor_[0][p] = 0;
+        cursor_[1][p] = live_from_ - 1;
+      }
+      backlog_done_ = false;
+      tokens_ = 0;
+      tokens_at_ = clock_.steady();
+      next_heartbeat_ = clock_.steady();
+      data_dirty_ = true;
+      set_state(LinkState::Up);
+      std::lock_guard lk(stats_mu_);
+      stats_.last_error.clear();
+      break;
+    }
+    case Event::Down:
+      if (state_ == LinkState::Down) break;
+      go_down(e.detail);
+      break;
+    case Event::Published: {
+      if (e.id == 0) break;  // heartbeat
+      auto it = inflight_.find(e.id);
+      if (it == inflight_.end()) {  // from before a reconnect: only an acknowledgement matters
+        break;
+      }
+      Inflight done = std::move(it->second);
+      inflight_.erase(it);
+      if (e.outcome == PublishOutcome::Delivered) {
+        outbox_.remove(std::move(done.ranges));
+        std::lock_guard lk(stats_mu_);
+        ++stats_.messages_sent;
+        stats_.readings_sent += done.readings;
+        stats_.bytes_sent += done.bytes;
+        stats_.inflight = inflight_.size();
+        break;
+      }
+      {
+        std::lock_guard lk(stats_mu_);
+        ++stats_.publish_failures;
+      }
+      if (e.generation != generation_ || state_ != LinkState::Up) break;
+      if (e.outcome == PublishOutcome::Rejected)
+        log_->error("the IOC broker refused a message of {} readings ({} bytes): {}; it stays in the outbox",
+                    done.readings, done.bytes, e.detail);
+      // Reconnect: every record not acknowledged becomes sendable again (invariant 3).
+      go_down("publish failed: " + e.detail);
+      break;
+    }
+  }
+}
+
+void Forwarder::go_down(const std::string& why) {
+  const bool was_up = state_ == LinkState::Up;
+  if (was_up) down_since_ = clock_.steady();
+  ++generation_;
+  inflight_.clear();
+  backlog_waiting_ = false;
+  set_state(LinkState::Down);
+  const auto wait = backoff_.next();
+  next_attempt_ = clock_.steady() + wait;
+  {
+    std::lock_guard lk(stats_mu_);
+    stats_.last_error = why;
+    if (!was_up) ++stats_.connect_failures;
+  }
+  if (was_up) {
+    log_->warn("uplink to {} down: {}; buffering, reconnecting in {} ms", uplink_.describe(), why, wait.count());
+  } else {
+    std::uint64_t suppressed = 0;
+    if (retry_log_.allow(suppressed))
+      log_->warn("cannot connect to {}: {}; buffering, retrying in {} ms ({} similar messages suppressed)",
+                 uplink_.describe(), why, wait.count(), suppressed);
+  }
+}
+
+void Forwarder::fill_window() {
+  for (int guard = 0; guard < 10000 && inflight_.size() < opts_.max_inflight; ++guard) {
+    if (send_class(true)) continue;
+    if (send_class(false)) continue;
+    break;
+  }
+  std::lock_guard lk(stats_mu_);
+  stats_.inflight = inflight_.size();
+}
+
+// One read of the live (or backlog) class, highest priority first; true if something was sent.
+bool Forwarder::send_class(bool live) {
+  const int cls = live ? 1 : 0;
+  if (!live) {
+    backlog_waiting_ = false;
+    if (backlog_done_) return false;
+    if (opts_.backlog_rate > 0) {
+      const auto now = clock_.steady();
+      const double dt = std::chrono::duration<double>(now - tokens_at_).count();
+      tokens_at_ = now;
+      const double burst = std::max(opts_.backlog_rate, static_cast<double>(opts_.batch_max_bytes));
+      tokens_ = std::min(burst, tokens_ + dt * opts_.backlog_rate);
+      if (tokens_ <= 0) {
+        backlog_waiting_ = true;
+        return false;
+      }
+    }
+  } else if (!data_dirty_.exchange(false)) {
+    return false;
+  }
+  const auto st = outbox_.stats();
+  for (int p = kPriorityLevels - 1; p >= 0; --p) {
+    if (st.pending_by_prio[p] == 0) continue;
+    const std::int64_t before = live ? std::numeric_limits<std::int64_t>::max() : live_from_;
+    if (cursor_[cls][p] + 1 >= before) continue;
+    auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, opts_.batch_max_readings,
+                                opts_.batch_max_bytes);
+    if (records.empty()) continue;
+    cursor_[cls][p] = records.back().seq;
+    const std::size_t bytes = publish_records(records);
+    if (!live && opts_.backlog_rate > 0) tokens_ -= static_cast<double>(bytes);
+    if (live) data_dirty_ = true;  // there may be more behind this read
+    return true;
+  }
+  if (!live) backlog_done_ = true;
+  return false;
+}
+
+std::size_t Forwarder::publish_records(std::vector<Record>& records) {
+  // One message per (kind, source), records in seq order within each.
+  std::vector<std::vector<const Record*>> groups;
+  for (const auto& r : records) {
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
+      return g.front()->kind == r.kind && g.front()->source == r.source;
+    });
+    if (it == groups.end())
+      groups.push_back({&r});
+    else
+      it->push_back(&r);
+  }
+  std::size_t total = 0;
+  const auto now_ms = clock_.now_ms();
+  for (const auto& g : groups) {
+    Message m;
+    m.topic = opts_.topic_prefix + (g.front()->kind == Kind::Event ? "/event/" : "/data/") + g.front()->source;
+    m.payload = build_batch(opts_.header, now_ms, g);
+    const std::uint64_t id = next_id_++;
+    Inflight& f = inflight_[id];
+    f.ranges = seq_ranges(g);
+    f.readings = g.size();
+    f.bytes = m.payload.size();
+    total += f.bytes;
+    uplink_.publish(std::move(m), [this, gen = generation_, id](PublishOutcome o, const std::string& detail) {
+      post({Event::Published, gen, id, o, detail});
+    });
+  }
+  return total;
+}
+
+void Forwarder::send_heartbeat() {
+  next_heartbeat_ = clock_.steady() + opts_.heartbeat;
+  Message m{opts_.topic_prefix + "/status", status_payload_(), true};
+  uplink_.publish(std::move(m), [this](PublishOutcome o, const std::string& detail) {
+    post({Event::Published, 0, 0, o, detail});
+  });
+}
+
+}  // namespace ioc_edge

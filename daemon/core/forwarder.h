@@ -1,0 +1,149 @@
+#pragma once
+// The Forwarder moves records from the outbox to the uplink (DESIGN.md sections 2 and 3).
+//
+// Design note
+// -----------
+// Lives on its own thread ("forwarder"). Uplink callbacks and outbox commits only post events to
+// it. States:
+//
+//     DOWN --backoff elapsed--> CONNECTING --connected--> UP --link lost / publish failed--> DOWN
+//                                    |                                                  ^
+//                                    +-------------------down---------------------------+
+//
+// Invariants
+//  1. A record is removed from the outbox only after the broker acknowledged the message holding it.
+//  2. At most `max_inflight` messages are unacknowledged at any time.
+//  3. On entering UP every record still in the outbox is sendable again (the read cursors restart),
+//     so nothing that was in flight when the link dropped is forgotten; duplicates are allowed,
+//     losses are not.
+//  4. Live first: records committed after the link came up (seq >= live_from) are sent as soon as
+//     there is window; older ones (the backlog) drain behind them, capped at `backlog_rate`
+//     bytes per second. Within each class: higher priority first, then oldest first.
+//  5. Retry timing lives here: full-jitter exponential backoff between connect attempts.
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "core/backoff.h"
+#include "core/batch.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/outbox.h"
+#include "core/uplink.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace ioc_edge {
+
+struct ForwarderOptions {
+  std::string topic_prefix;                 // "ioc/bac-kan/bk-cho-don"
+  BatchHeader header;
+  std::size_t batch_max_readings = 500;
+  std::size_t batch_max_bytes = 256 * 1024;
+  std::size_t max_inflight = 100;
+  double backlog_rate = 2.0 * 1024 * 1024;  // bytes/s for the backlog; 0 = unlimited
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{60000};
+  std::chrono::milliseconds heartbeat{60000};
+};
+
+enum class LinkState { Down, Connecting, Up };
+std::string_view to_string(LinkState s);
+
+struct ForwarderStats {
+  LinkState state = LinkState::Down;
+  std::string last_error;
+  std::int64_t state_since_ms = 0;
+  std::uint64_t messages_sent = 0;     // acknowledged by the broker
+  std::uint64_t readings_sent = 0;
+  std::uint64_t bytes_sent = 0;
+  std::uint64_t publish_failures = 0;
+  std::uint64_t connects = 0;
+  std::uint64_t connect_failures = 0;
+  std::size_t inflight = 0;
+};
+
+class Forwarder {
+ public:
+  // `status_payload` builds the retained heartbeat JSON; called on the forwarder thread.
+  Forwarder(ForwarderOptions opts, Outbox& outbox, Uplink& uplink, const Clock& clock,
+            std::function<std::string()> status_payload);
+  ~Forwarder();
+  void start();
+  // Stops sending, waits up to `drain` for in-flight messages to be acknowledged, then
+  // disconnects (publishing "offline"). Unacknowledged records stay in the outbox.
+  void stop(std::chrono::milliseconds drain);
+  ForwarderStats stats() const;
+
+ private:
+  struct Inflight {
+    std::vector<SeqRange> ranges;
+    std::size_t readings = 0;
+    std::size_t bytes = 0;
+  };
+  struct Event {
+    enum Type { Connected, Down, Published, Wake } type;
+    std::uint64_t generation = 0;
+    std::uint64_t id = 0;
+    PublishOutcome outcome = PublishOutcome::Delivered;
+    std::string detail;
+  };
+
+  void post(Event e);
+  void run();
+  void handle(Event& e);
+  void go_down(const std::string& why);
+  void fill_window();
+  bool send_class(bool live);
+  std::size_t publish_records(std::vector<Record>& records);
+  void send_heartbeat();
+  void set_state(LinkState s);
+
+  ForwarderOptions opts_;
+  Outbox& outbox_;
+  Uplink& uplink_;
+  const Clock& clock_;
+  std::function<std::string()> status_payload_;
+  std::shared_ptr<spdlog::logger> log_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Event> events_;
+  bool stop_requested_ = false;
+  std::atomic<bool> data_dirty_{true};
+
+  // Forwarder-thread state.
+  LinkState state_ = LinkState::Down;
+  std::uint64_t generation_ = 0;
+  std::uint64_t next_id_ = 1;
+  std::unordered_map<std::uint64_t, Inflight> inflight_;
+  std::int64_t live_from_ = 0;
+  std::int64_t cursor_[2][kPriorityLevels] = {};  // [backlog=0 / live=1][prio]: highest seq already read
+  bool backlog_done_ = false;
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point tokens_at_{};
+  std::chrono::steady_clock::time_point next_attempt_{};
+  std::chrono::steady_clock::time_point next_heartbeat_{};
+  std::chrono::steady_clock::time_point down_since_{};
+  Backoff backoff_;
+  bool draining_ = false;
+  bool backlog_waiting_ = false;  // the backlog has records but the rate cap holds them
+  std::chrono::milliseconds drain_for_{0};  // guarded by mu_
+  RateLimit retry_log_{std::chrono::seconds(60)};
+
+  mutable std::mutex stats_mu_;
+  ForwarderStats stats_;
+  std::thread thread_;
+};
+
+}  // namespace ioc_edge

@@ -1,0 +1,663 @@
+#include "core/outbox.h"
+
+#include <sqlite3.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+
+#include "core/log.h"
+
+namespace ioc_edge {
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+constexpr std::int64_t kHeadroomBytes = 16ll << 20;  // room above max_size for deletes and the gap event
+constexpr std::size_t kMaxRangesPerGap = 1000;
+constexpr std::size_t kEvictChunk = 50000;
+
+// RAII prepared statement. All SQL of the daemon lives in this file.
+class Stmt {
+ public:
+  Stmt(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
+  }
+  ~Stmt() { sqlite3_finalize(s_); }
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+  explicit operator bool() const { return s_ != nullptr; }
+  sqlite3_stmt* get() const { return s_; }
+  Stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  Stmt& bind(int i, const std::string& v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  int step() { return sqlite3_step(s_); }
+  void reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+  }
+  std::int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
+  std::string text(int col) const {
+    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+std::string make_uuid_v4() {
+  unsigned char b[16];
+  std::ifstream f("/dev/urandom", std::ios::binary);
+  f.read(reinterpret_cast<char*>(b), sizeof b);
+  b[6] = static_cast<unsigned char>((b[6] & 0x0F) | 0x40);
+  b[8] = static_cast<unsigned char>((b[8] & 0x3F) | 0x80);
+  char out[37];
+  std::snprintf(out, sizeof out, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", b[0], b[1],
+                b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
+  return out;
+}
+
+bool is_corrupt(int rc) {
+  rc &= 0xFF;
+  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
+}
+
+// Errors that mean the disk refuses writes; recoverable when space or the device returns.
+bool is_disk_fault(int rc) {
+  rc &= 0xFF;
+  return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN;
+}
+
+}  // namespace
+
+Outbox::Outbox(OutboxOptions opts, const Clock& clock)
+    : opts_(std::move(opts)), clock_(clock), log_(logger("outbox")) {}
+
+std::unique_ptr<Outbox> Outbox::open(const OutboxOptions& opts, const Clock& clock, std::string& error) {
+  std::unique_ptr<Outbox> ob(new Outbox(opts, clock));
+  if (!ob->open_db(error)) return nullptr;
+  ob->thread_ = std::thread([p = ob.get()] {
+    pthread_setname_np(pthread_self(), "outbox");
+    p->run();
+  });
+  return ob;
+}
+
+Outbox::~Outbox() { stop(); }
+
+bool Outbox::exec(const char* sql) {
+  char* err = nullptr;
+  const int rc = sqlite3_exec(db_, sql, nullptr, nullptr, &err);
+  if (err) sqlite3_free(err);
+  return rc == SQLITE_OK;
+}
+
+std::string Outbox::errmsg() const { return db_ ? sqlite3_errmsg(db_) : "no database"; }
+
+bool Outbox::open_db(std::string& error) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path path(opts_.path);
+  if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (db_) {
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+    }
+    int rc = sqlite3_open_v2(opts_.path.c_str(), &db_,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+    if (rc != SQLITE_OK) {
+      error = "cannot open " + opts_.path + ": " + errmsg();
+      return false;
+    }
+    sqlite3_extended_result_codes(db_, 1);
+    sqlite3_busy_timeout(db_, 5000);
+    // The first statement that reads the header tells a database from garbage.
+    rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
+    if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
+    if (is_corrupt(rc) && attempt == 0) {
+      const auto aside = opts_.path + ".corrupt-" + std::to_string(clock_.now_ms() / 1000);
+      sqlite3_close_v2(db_);
+      db_ = nullptr;
+      fs::rename(path, aside, ec);
+      for (const char* suffix : {"-wal", "-shm"}) fs::rename(opts_.path + suffix, aside + suffix, ec);
+      log_->error("database {} is corrupt ({}); moved aside to {} and starting a new store; the old file is kept "
+                  "for recovery",
+                  opts_.path, sqlite3_errstr(rc), aside);
+      continue;
+    }
+    if (rc != SQLITE_OK) {
+      error = "cannot use " + opts_.path + ": " + errmsg();
+      return false;
+    }
+    break;
+  }
+
+  {
+    Stmt jm(db_, "PRAGMA journal_mode");
+    if (!jm || jm.step() != SQLITE_ROW || jm.text(0) != "wal") {
+      error = "cannot switch " + opts_.path + " to WAL mode: " + errmsg();
+      return false;
+    }
+  }
+  exec(opts_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  exec("PRAGMA temp_store=MEMORY");
+  exec("PRAGMA cache_size=-4096");  // 4 MiB page cache: enough for appends at the tail and reads at the head
+
+  int user_version = 0;
+  {
+    Stmt uv(db_, "PRAGMA user_version");
+    if (uv && uv.step() == SQLITE_ROW) user_version = static_cast<int>(uv.i64(0));
+  }
+  if (user_version > kSchemaVersion) {
+    error = opts_.path + " was written by a newer ioc-edge (schema " + std::to_string(user_version) +
+            ", this build knows " + std::to_string(kSchemaVersion) + "); refusing to touch it";
+    return false;
+  }
+  if (user_version == 0) {
+    const bool ok = exec("BEGIN IMMEDIATE") &&
+                    exec("CREATE TABLE IF NOT EXISTS records("
+                         " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                         " prio INTEGER NOT NULL,"
+                         " kind INTEGER NOT NULL,"
+                         " at INTEGER NOT NULL,"  // enqueue time, ms since epoch
+                         " source TEXT NOT NULL,"
+                         " body TEXT NOT NULL)") &&
+                    exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") &&
+                    exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID") &&
+                    exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0)") &&
+                    exec("PRAGMA user_version=1") && exec("COMMIT");
+    if (!ok) {
+      error = "cannot create the outbox schema in " + opts_.path + ": " + errmsg();
+      exec("ROLLBACK");
+      return false;
+    }
+  }
+
+  {
+    Stmt get(db_, "SELECT value FROM meta WHERE key='store'");
+    if (get && get.step() == SQLITE_ROW) store_uuid_ = get.text(0);
+  }
+  if (store_uuid_.empty()) {
+    store_uuid_ = make_uuid_v4();
+    Stmt put(db_, "INSERT INTO meta VALUES('store', ?)");
+    put.bind(1, store_uuid_);
+    if (put.step() != SQLITE_DONE) {
+      error = "cannot write the store id to " + opts_.path + ": " + errmsg();
+      return false;
+    }
+    log_->info("created a new store {} in {}", store_uuid_, opts_.path);
+  }
+
+  {
+    Stmt ps(db_, "PRAGMA page_size");
+    if (ps && ps.step() == SQLITE_ROW) page_size_ = ps.i64(0);
+    const auto max_pages = static_cast<std::int64_t>((opts_.max_size + kHeadroomBytes) / page_size_);
+    exec(("PRAGMA max_page_count=" + std::to_string(max_pages)).c_str());
+  }
+  {
+    Stmt counts(db_, "SELECT key, value FROM meta WHERE key LIKE 'count.%'");
+    while (counts && counts.step() == SQLITE_ROW) {
+      const auto key = counts.text(0);
+      const int p = key.back() - '0';
+      if (p >= 0 && p < kPriorityLevels) pending_by_prio_[p] = counts.i64(1);
+    }
+    Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name='records'");
+    if (seq && seq.step() == SQLITE_ROW) last_seq_ = seq.i64(0);
+  }
+  refresh_stats_after_delete();
+  log_->info("opened {} (store {}, {} records pending, last seq {}, sync {})", opts_.path, store_uuid_,
+             stats().pending, last_seq_.load(), opts_.sync_full ? "full" : "normal");
+  return true;
+}
+
+void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
+  AppendResult refused;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) {
+      refused = {AppendStatus::Stopped, "the outbox is stopping", 0, 0};
+    } else if (!fault_.empty() && clock_.steady() < fault_probe_at_) {
+      refused = {AppendStatus::Refused, fault_, 0, 0};
+    } else if (queued_records_ + records.size() > opts_.max_queued && queued_records_ > 0) {
+      refused = {AppendStatus::Overloaded,
+                 "the outbox is behind (" + std::to_string(queued_records_) + " records waiting for a commit)", 0, 0};
+    } else {
+      if (!fault_.empty()) fault_probe_at_ = clock_.steady() + opts_.fault_probe;  // this append is the probe
+      queued_records_ += records.size();
+      queued_appends_.emplace_back(std::move(records), std::move(done));
+      cv_.notify_one();
+      return;
+    }
+  }
+  refused_ += records.size();
+  if (done) done(refused);
+}
+
+std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_records,
+                                 std::size_t max_bytes) {
+  std::promise<std::vector<Record>> result;
+  auto fut = result.get_future();
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_ && !thread_.joinable()) return {};
+    tasks_.emplace_back([&, this] {
+      std::vector<Record> out;
+      Stmt q(db_,
+             "SELECT seq, kind, source, body FROM records WHERE prio=? AND seq>? AND seq<? ORDER BY seq LIMIT ?");
+      if (!q) {
+        result.set_value(std::move(out));
+        return;
+      }
+      q.bind(1, static_cast<std::int64_t>(prio)).bind(2, after).bind(3, before);
+      q.bind(4, static_cast<std::int64_t>(max_records));
+      std::size_t bytes = 0;
+      int rc;
+      while ((rc = q.step()) == SQLITE_ROW) {
+        Record r;
+        r.seq = q.i64(0);
+        r.prio = prio;
+        r.kind = static_cast<Kind>(q.i64(1));
+        r.source = q.text(2);
+        r.body = q.text(3);
+        bytes += r.body.size();
+        out.push_back(std::move(r));
+        if (bytes >= max_bytes) break;
+      }
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        log_->error("reading pending records failed: {}", errmsg());
+      result.set_value(std::move(out));
+    });
+    cv_.notify_one();
+  }
+  return fut.get();
+}
+
+void Outbox::remove(std::vector<SeqRange> ranges) {
+  std::lock_guard lk(mu_);
+  queued_removes_.insert(queued_removes_.end(), ranges.begin(), ranges.end());
+  cv_.notify_one();
+}
+
+void Outbox::set_on_commit(std::function<void()> fn) {
+  std::lock_guard lk(mu_);
+  on_commit_ = std::move(fn);
+}
+
+void Outbox::flush() {
+  std::promise<void> done;
+  auto fut = done.get_future();
+  {
+    std::lock_guard lk(mu_);
+    if (!thread_.joinable()) return;
+    // Tasks run before the commit of what is queued; queue the marker behind one full cycle.
+    tasks_.emplace_back([&, this] {
+      std::lock_guard lk2(mu_);
+      tasks_.emplace_back([&] { done.set_value(); });
+    });
+    cv_.notify_one();
+  }
+  fut.wait();
+}
+
+OutboxStats Outbox::stats() const {
+  OutboxStats s;
+  s.store = store_uuid_;
+  for (int p = 0; p < kPriorityLevels; ++p) {
+    s.pending_by_prio[p] = pending_by_prio_[p].load();
+    s.pending += s.pending_by_prio[p];
+  }
+  s.oldest_at_ms = oldest_at_ms_;
+  s.last_seq = last_seq_;
+  s.file_bytes = file_bytes_;
+  s.appended = appended_;
+  s.removed = removed_;
+  s.evicted = evicted_;
+  s.refused = refused_;
+  s.commits = commits_;
+  std::lock_guard lk(mu_);
+  s.fault = fault_;
+  return s;
+}
+
+void Outbox::stop() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+    cv_.notify_one();
+  }
+  if (thread_.joinable()) thread_.join();
+  if (db_) {
+    sqlite3_close_v2(db_);  // checkpoints the WAL into the database
+    db_ = nullptr;
+    log_->info("closed (last seq {}, {} records pending)", last_seq_.load(), stats().pending);
+  }
+}
+
+void Outbox::run() {
+  next_age_check_ = clock_.steady();
+  for (;;) {
+    std::vector<std::pair<std::vector<NewRecord>, AppendDone>> appends;
+    std::vector<SeqRange> removes;
+    std::deque<std::function<void()>> tasks;
+    bool stopping;
+    {
+      std::unique_lock lk(mu_);
+      cv_.wait_until(lk, next_age_check_, [&] {
+        return stopping_ || !queued_appends_.empty() || !queued_removes_.empty() || !tasks_.empty();
+      });
+      appends.swap(queued_appends_);
+      queued_records_ = 0;
+      removes.swap(queued_removes_);
+      tasks.swap(tasks_);
+      stopping = stopping_;
+    }
+    for (auto& t : tasks) t();
+    if (!appends.empty() || !removes.empty()) commit_batch(appends, removes);
+    enforce_limits();
+    if (stopping) {
+      std::lock_guard lk(mu_);
+      if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) break;
+    }
+  }
+}
+
+void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
+                          std::vector<SeqRange>& removes) {
+  const std::int64_t now = clock_.now_ms();
+  std::int64_t delta[kPriorityLevels] = {};
+  std::int64_t removed_now = 0;
+  std::int64_t first_seq = 0, last_seq = 0;
+  int rc = SQLITE_OK;
+  std::string failed_step;
+
+  auto fail = [&](const char* step) {
+    failed_step = step;
+    rc = sqlite3_extended_errcode(db_);
+  };
+
+  if (!exec("BEGIN IMMEDIATE")) {
+    fail("begin");
+  } else {
+    {
+      Stmt ins(db_, "INSERT INTO records(prio, kind, at, source, body) VALUES(?,?,?,?,?)");
+      if (!ins) fail("prepare insert");
+      for (auto& [records, done] : appends) {
+        if (!failed_step.empty()) break;
+        for (auto& r : records) {
+          ins.bind(1, static_cast<std::int64_t>(r.prio)).bind(2, static_cast<std::int64_t>(r.kind)).bind(3, now);
+          ins.bind(4, r.source).bind(5, r.body);
+          if (ins.step() != SQLITE_DONE) {
+            fail("insert");
+            break;
+          }
+          ins.reset();
+          const auto seq = sqlite3_last_insert_rowid(db_);
+          if (first_seq == 0) first_seq = seq;
+          last_seq = seq;
+          ++delta[static_cast<int>(r.prio)];
+        }
+      }
+    }
+    if (failed_step.empty() && !removes.empty()) {
+      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=?");
+      for (const auto& r : removes) {
+        del.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
+        if (del.step() != SQLITE_DONE) {
+          fail("delete");
+          break;
+        }
+        const auto n = sqlite3_changes(db_);
+        del.reset();
+        delta[static_cast<int>(r.prio)] -= n;
+        removed_now += n;
+      }
+    }
+    if (failed_step.empty()) {
+      Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
+      for (int p = 0; p < kPriorityLevels && failed_step.empty(); ++p) {
+        if (delta[p] == 0) continue;
+        const std::string key = "count." + std::to_string(p);
+        upd.bind(1, delta[p]).bind(2, key);
+        if (upd.step() != SQLITE_DONE) fail("update counters");
+        upd.reset();
+      }
+    }
+    if (failed_step.empty() && !exec("COMMIT")) fail("commit");
+  }
+
+  if (!failed_step.empty()) {
+    const std::string what = std::string(sqlite3_errstr(rc)) + " (" + errmsg() + ") during " + failed_step;
+    exec("ROLLBACK");
+    if ((rc & 0xFF) == SQLITE_IOERR && (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC)) {
+      // PITFALLS.md: a failed fsync must not be retried; the page cache may already have dropped
+      // the dirty pages. Exit and let systemd restart us; the WAL tells SQLite what committed.
+      log_->critical("fsync of {} failed: {}; exiting so that the database is recovered from disk", opts_.path,
+                     what);
+      spdlog::shutdown();
+      std::_Exit(1);
+    }
+    if (is_corrupt(rc)) {
+      log_->critical("database {} is corrupt: {}; exiting; it will be moved aside at start-up", opts_.path, what);
+      spdlog::shutdown();
+      std::_Exit(1);
+    }
+    std::size_t n = 0;
+    for (auto& [records, done] : appends) n += records.size();
+    refused_ += n;
+    const std::string reason =
+        (rc & 0xFF) == SQLITE_FULL ? "disk full: cannot store new data in " + opts_.path : "storage error: " + what;
+    set_fault(reason);
+    for (auto& [records, done] : appends)
+      if (done) done({AppendStatus::Refused, reason, 0, 0});
+    if (!removes.empty()) {  // acknowledged records stay until a delete commits; a resend is harmless
+      std::lock_guard lk(mu_);
+      queued_removes_.insert(queued_removes_.end(), removes.begin(), removes.end());
+    }
+    return;
+  }
+
+  ++commits_;
+  for (int p = 0; p < kPriorityLevels; ++p) pending_by_prio_[p] += delta[p];
+  if (last_seq != 0) last_seq_ = last_seq;
+  std::size_t n = 0;
+  for (auto& [records, done] : appends) n += records.size();
+  appended_ += n;
+  removed_ += static_cast<std::uint64_t>(removed_now);
+  clear_fault();
+
+  std::int64_t next = first_seq;
+  for (auto& [records, done] : appends) {
+    const auto count = static_cast<std::int64_t>(records.size());
+    if (done) done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
+    next += count;
+  }
+  if (removed_now > 0 || oldest_at_ms_ == 0) refresh_stats_after_delete();
+  if (n > 0) {
+    std::function<void()> cb;
+    {
+      std::lock_guard lk(mu_);
+      cb = on_commit_;
+    }
+    if (cb) cb();
+  }
+}
+
+void Outbox::refresh_stats_after_delete() {
+  Stmt oldest(db_, "SELECT at FROM records ORDER BY seq LIMIT 1");
+  oldest_at_ms_ = (oldest && oldest.step() == SQLITE_ROW) ? oldest.i64(0) : 0;
+  std::int64_t pages = 0, free_pages = 0;
+  Stmt pc(db_, "PRAGMA page_count");
+  if (pc && pc.step() == SQLITE_ROW) pages = pc.i64(0);
+  Stmt fc(db_, "PRAGMA freelist_count");
+  if (fc && fc.step() == SQLITE_ROW) free_pages = fc.i64(0);
+  file_bytes_ = static_cast<std::uint64_t>((pages - free_pages) * page_size_);
+}
+
+void Outbox::enforce_limits() {
+  // Size: checked after every transaction (two O(1) pragmas).
+  refresh_stats_after_delete();
+  for (int round = 0; round < 100 && file_bytes_ > opts_.max_size; ++round) {
+    const std::int64_t pending = stats().pending;
+    if (pending <= 0) break;
+    // Free the excess plus 5% of the limit so that eviction does not run on every commit.
+    const double per_row = static_cast<double>(file_bytes_) / static_cast<double>(pending);
+    const double target = static_cast<double>(file_bytes_ - opts_.max_size) + 0.05 * static_cast<double>(opts_.max_size);
+    auto rows = static_cast<std::size_t>(target / std::max(per_row, 1.0)) + 1;
+    rows = std::min(rows, kEvictChunk);
+    bool evicted_any = false;
+    for (int p = 0; p < kPriorityLevels && !evicted_any; ++p) {
+      if (pending_by_prio_[p] > 0) evicted_any = evict(static_cast<Priority>(p), rows, 0, "max_size");
+    }
+    if (!evicted_any) break;
+  }
+  // Age: checked every few seconds, oldest first; seq order is enqueue order.
+  if (opts_.max_age_ms > 0 && clock_.steady() >= next_age_check_) {
+    next_age_check_ = clock_.steady() + std::chrono::seconds(5);
+    const std::int64_t cutoff = clock_.now_ms() - opts_.max_age_ms;
+    for (int round = 0; round < 100; ++round) {
+      if (oldest_at_ms_ == 0 || oldest_at_ms_ >= cutoff) break;
+      bool any = false;
+      for (int p = 0; p < kPriorityLevels; ++p)
+        if (pending_by_prio_[p] > 0) any |= evict(static_cast<Priority>(p), kEvictChunk, cutoff, "max_age");
+      if (!any) break;
+    }
+  } else if (opts_.max_age_ms <= 0) {
+    next_age_check_ = clock_.steady() + std::chrono::hours(1);
+  }
+}
+
+// Drops up to `max_rows` of the oldest records of `prio` (only those enqueued before `at_before`
+// when it is non-zero) and queues a gap event naming them, in one transaction.
+bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, const char* reason) {
+  struct Run {
+    std::int64_t first, last;
+  };
+  std::vector<Run> runs;
+  std::map<std::string, std::int64_t> per_source;
+  std::int64_t count = 0;
+  {
+    Stmt q(db_, at_before ? "SELECT seq, source FROM records WHERE prio=? AND at<? ORDER BY seq LIMIT ?"
+                          : "SELECT seq, source FROM records WHERE prio=? AND ?=0 ORDER BY seq LIMIT ?");
+    q.bind(1, static_cast<std::int64_t>(prio)).bind(2, at_before).bind(3, static_cast<std::int64_t>(max_rows));
+    while (q.step() == SQLITE_ROW) {
+      const auto seq = q.i64(0);
+      if (!runs.empty() && runs.back().last + 1 == seq)
+        runs.back().last = seq;
+      else
+        runs.push_back({seq, seq});
+      ++per_source[q.text(1)];
+      ++count;
+    }
+  }
+  if (count == 0) return false;
+
+  // The gap events (several if the ranges are fragmented), as readings of the gateway itself.
+  std::vector<std::string> bodies;
+  for (std::size_t i = 0; i < runs.size(); i += kMaxRangesPerGap) {
+    const std::size_t end = std::min(runs.size(), i + kMaxRangesPerGap);
+    std::string v = "{\"event\":\"gap\",\"reason\":\"";
+    v += reason;
+    v += "\",\"priority\":\"";
+    v += to_string(prio);
+    v += "\",\"ranges\":[";
+    std::int64_t n = 0;
+    for (std::size_t k = i; k < end; ++k) {
+      if (k > i) v += ',';
+      v += "[" + std::to_string(runs[k].first) + "," + std::to_string(runs[k].last) + "]";
+      n += runs[k].last - runs[k].first + 1;
+    }
+    v += "],\"count\":" + std::to_string(n);
+    if (i == 0) {
+      v += ",\"sources\":{";
+      bool first = true;
+      for (const auto& [src, c] : per_source) {
+        if (!first) v += ',';
+        first = false;
+        append_json_string(v, src);
+        v += ":" + std::to_string(c);
+      }
+      v += "}";
+    }
+    v += "}";
+    Reading r;
+    r.point = "gap";
+    r.ts_ms = clock_.now_ms();
+    r.value = JsonText{std::move(v)};
+    bodies.push_back(reading_body_json("_gateway", r));
+  }
+
+  const std::int64_t last = runs.back().last;
+  bool ok = exec("BEGIN IMMEDIATE");
+  std::int64_t deleted = 0;
+  if (ok) {
+    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?)");
+    del.bind(1, static_cast<std::int64_t>(prio)).bind(2, last).bind(3, at_before).bind(4, at_before);
+    ok = del.step() == SQLITE_DONE;
+    deleted = sqlite3_changes(db_);
+  }
+  std::int64_t gap_seq = 0;
+  if (ok) {
+    Stmt ins(db_, "INSERT INTO records(prio, kind, at, source, body) VALUES(?,?,?,?,?)");
+    for (const auto& b : bodies) {
+      ins.bind(1, static_cast<std::int64_t>(Priority::System)).bind(2, static_cast<std::int64_t>(Kind::Event));
+      ins.bind(3, clock_.now_ms()).bind(4, std::string("_gateway")).bind(5, b);
+      ok = ins.step() == SQLITE_DONE;
+      ins.reset();
+      if (!ok) break;
+      gap_seq = sqlite3_last_insert_rowid(db_);
+    }
+  }
+  if (ok) {
+    Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
+    upd.bind(1, -deleted).bind(2, "count." + std::to_string(static_cast<int>(prio)));
+    ok = upd.step() == SQLITE_DONE;
+    upd.reset();
+    const auto sys = static_cast<std::int64_t>(bodies.size());
+    upd.bind(1, sys).bind(2, "count." + std::to_string(static_cast<int>(Priority::System)));
+    ok = ok && upd.step() == SQLITE_DONE;
+  }
+  if (ok) ok = exec("COMMIT");
+  if (!ok) {
+    const std::string what = errmsg();
+    exec("ROLLBACK");
+    set_fault("cannot evict old data: " + what);
+    return false;
+  }
+  if (deleted != count)  // invariant 3: the event names exactly what was deleted
+    log_->critical("eviction deleted {} records but its gap event names {}", deleted, count);
+  pending_by_prio_[static_cast<int>(prio)] -= deleted;
+  pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(bodies.size());
+  last_seq_ = gap_seq;
+  evicted_ += static_cast<std::uint64_t>(deleted);
+  log_->warn("buffer limit {} reached: dropped {} {}-priority records (seq {}..{}), gap event queued for the IOC",
+             reason, deleted, to_string(prio), runs.front().first, last);
+  refresh_stats_after_delete();
+  return true;
+}
+
+void Outbox::set_fault(const std::string& what) {
+  std::lock_guard lk(mu_);
+  if (fault_ != what) log_->error("{}; refusing new data and keeping what is stored; retrying every {} ms", what,
+                                  opts_.fault_probe.count());
+  fault_ = what;
+  fault_probe_at_ = clock_.steady() + opts_.fault_probe;
+}
+
+void Outbox::clear_fault() {
+  std::lock_guard lk(mu_);
+  if (fault_.empty()) return;
+  log_->warn("storage recovered ({} cleared); accepting data again", fault_);
+  fault_.clear();
+}
+
+}  // namespace ioc_edge

@@ -1,0 +1,200 @@
+#pragma once
+// The outbox: the only durable state of the daemon (DESIGN.md section 3).
+//
+// Design note
+// -----------
+// One SQLite database in WAL mode, one connection, owned by one thread (the "outbox" writer thread).
+// Every statement runs on that thread: producers, the forwarder and the status API talk to it
+// through queues. (SQLite 3.40.1 has a WAL-reset bug that needs two connections writing or
+// checkpointing; a single connection cannot trigger it. Tools read the file read-only.)
+//
+// A record's life:
+//
+//     append() --commit--> PENDING --read()--> (in flight, known only to the forwarder)
+//                            ^  |                     |            |
+//                            |  |  evict (size/age)   | PUBACK     | link lost / restart
+//                            |  v                     v            |
+//                            | DROPPED + gap event  remove()       |
+//                            +-------------------------------------+
+//
+// Invariants
+//  1. append()'s callback reports Committed only after the transaction holding the records has
+//     committed (with sync = full: fsynced). A record is never reported committed and then lost,
+//     except through eviction, which is always accounted for by a gap event.
+//  2. `seq` comes from AUTOINCREMENT: strictly increasing, never reused in this store, even after
+//     the table drains or the process is killed. Records committed in one transaction get
+//     consecutive seqs in append order.
+//  3. A record leaves the table only by remove() (the IOC acknowledged it) or by eviction.
+//     Eviction takes the lowest priority first, oldest (lowest seq) first within it, and in the
+//     same transaction queues a `gap` event (priority System) naming the exact seqs dropped.
+//  4. After a crash every record not removed is pending again; the outbox keeps no lease state.
+//  5. Start-up reads only the meta table, one index probe and O(1) pragmas: no table scan.
+//  6. On SQLITE_FULL / I/O errors a transaction is rolled back, its appends are refused with the
+//     error, nothing stored is touched, and new appends are refused without touching the disk until
+//     a probe (every second) succeeds. A failed fsync is never retried: the process exits and
+//     systemd restarts it (PITFALLS.md).
+//  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
+//     disk, decides what is dropped when the office is offline for long.
+//
+// Thread-safety: every public member is thread-safe. Callbacks run on the writer thread and must
+// not block or call back into the outbox synchronously (read()).
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/clock.h"
+#include "core/reading.h"
+
+namespace spdlog {
+class logger;
+}
+struct sqlite3;
+
+namespace ioc_edge {
+
+struct OutboxOptions {
+  std::string path;                              // the database file
+  bool sync_full = true;                         // synchronous = FULL (power-loss safe) or NORMAL
+  std::uint64_t max_size = 2ull << 30;           // bytes; then evict lowest priority, oldest first
+  std::int64_t max_age_ms = 30ll * 86400 * 1000; // records older than this are evicted; 0 = never
+  std::size_t max_queued = 200000;               // records waiting for a commit before appends are refused
+  std::chrono::milliseconds fault_probe{1000};   // while faulted, how often a write is tried again
+};
+
+// A record as the producer hands it over: the body is the reading's JSON without "seq".
+struct NewRecord {
+  Priority prio = Priority::Normal;
+  Kind kind = Kind::Data;
+  std::string source;
+  std::string body;
+};
+
+// A stored record as read back for sending.
+struct Record {
+  std::int64_t seq = 0;
+  Priority prio = Priority::Normal;
+  Kind kind = Kind::Data;
+  std::string source;
+  std::string body;
+};
+
+enum class AppendStatus { Committed, Refused, Overloaded, Stopped };
+
+struct AppendResult {
+  AppendStatus status = AppendStatus::Stopped;
+  std::string error;        // why, when not committed
+  std::int64_t first_seq = 0;
+  std::int64_t last_seq = 0;
+};
+
+// Consecutive seqs [first, last], all of one priority (what remove() deletes).
+struct SeqRange {
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+  Priority prio = Priority::Normal;
+};
+
+struct OutboxStats {
+  std::string store;                  // the store UUID
+  std::int64_t pending = 0;           // records in the table
+  std::int64_t pending_by_prio[kPriorityLevels] = {};
+  std::int64_t oldest_at_ms = 0;      // enqueue time of the oldest pending record, 0 if none
+  std::int64_t last_seq = 0;          // highest seq ever committed
+  std::uint64_t file_bytes = 0;       // pages in use * page size
+  std::uint64_t appended = 0;         // records committed since start
+  std::uint64_t removed = 0;          // records deleted after acknowledgement since start
+  std::uint64_t evicted = 0;          // records dropped by policy since start
+  std::uint64_t refused = 0;          // records refused (fault or overload) since start
+  std::uint64_t commits = 0;          // transactions since start
+  std::string fault;                  // empty when healthy
+};
+
+class Outbox {
+ public:
+  using AppendDone = std::function<void(const AppendResult&)>;
+
+  // Opens (creating if needed) the database and starts the writer thread. On failure returns
+  // nullptr and sets `error`. A database that SQLite reports as corrupt or not a database is moved
+  // aside to "<path>.corrupt-<time>", reported, and a new one created.
+  static std::unique_ptr<Outbox> open(const OutboxOptions& opts, const Clock& clock, std::string& error);
+  ~Outbox();
+  Outbox(const Outbox&) = delete;
+  Outbox& operator=(const Outbox&) = delete;
+
+  // Queues records for the next group commit. `done` runs on the writer thread once the
+  // transaction committed or failed. Never blocks on I/O.
+  void append(std::vector<NewRecord> records, AppendDone done);
+
+  // Pending records of priority `prio` with after < seq < before, oldest first, at most
+  // `max_records` and about `max_bytes` of body (at least one record if any). Blocks until the
+  // writer thread has run the query.
+  std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_records,
+                           std::size_t max_bytes);
+
+  // Deletes acknowledged records (asynchronously, in the next transaction).
+  void remove(std::vector<SeqRange> ranges);
+
+  // Called on the writer thread after each transaction that added records.
+  void set_on_commit(std::function<void()> fn);
+
+  OutboxStats stats() const;
+  const std::string& store_uuid() const { return store_uuid_; }
+
+  // Commits what is queued, stops the writer thread and closes the database. Idempotent.
+  void stop();
+
+  // Runs queued work now and waits for it (tests and benchmarks).
+  void flush();
+
+ private:
+  Outbox(OutboxOptions opts, const Clock& clock);
+  bool open_db(std::string& error);
+  void run();
+  void commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
+                    std::vector<SeqRange>& removes);
+  void enforce_limits();
+  bool evict(Priority prio, std::size_t max_rows, std::int64_t at_before, const char* reason);
+  void refresh_stats_after_delete();
+  void set_fault(const std::string& what);
+  void clear_fault();
+  bool exec(const char* sql);
+  std::string errmsg() const;
+
+  OutboxOptions opts_;
+  const Clock& clock_;
+  std::shared_ptr<spdlog::logger> log_;
+  sqlite3* db_ = nullptr;
+  std::string store_uuid_;
+  std::int64_t page_size_ = 4096;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::vector<std::pair<std::vector<NewRecord>, AppendDone>> queued_appends_;
+  std::size_t queued_records_ = 0;
+  std::vector<SeqRange> queued_removes_;
+  std::deque<std::function<void()>> tasks_;
+  std::function<void()> on_commit_;
+  bool stopping_ = false;
+  std::string fault_;                 // guarded by mu_
+  std::chrono::steady_clock::time_point fault_probe_at_{};
+
+  // Stats written by the writer thread.
+  std::atomic<std::int64_t> pending_by_prio_[kPriorityLevels] = {};
+  std::atomic<std::int64_t> oldest_at_ms_{0};
+  std::atomic<std::int64_t> last_seq_{0};
+  std::atomic<std::uint64_t> file_bytes_{0};
+  std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
+  std::chrono::steady_clock::time_point next_age_check_{};
+
+  std::thread thread_;
+};
+
+}  // namespace ioc_edge

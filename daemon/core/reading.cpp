@@ -1,0 +1,153 @@
+#include "core/reading.h"
+
+#include <charconv>
+#include <cmath>
+#include <ctime>
+
+namespace ioc_edge {
+
+std::string_view to_string(Quality q) {
+  switch (q) {
+    case Quality::Good: return "good";
+    case Quality::Uncertain: return "uncertain";
+    case Quality::Bad: return "bad";
+  }
+  return "bad";
+}
+
+std::string_view to_string(Priority p) {
+  switch (p) {
+    case Priority::Low: return "low";
+    case Priority::Normal: return "normal";
+    case Priority::High: return "high";
+    case Priority::System: return "system";
+  }
+  return "normal";
+}
+
+std::string format_rfc3339_ms(std::int64_t ms) {
+  std::int64_t secs = ms / 1000;
+  int millis = static_cast<int>(ms % 1000);
+  if (millis < 0) {
+    millis += 1000;
+    secs -= 1;
+  }
+  const std::time_t t = static_cast<std::time_t>(secs);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
+  return buf;
+}
+
+bool valid_utf8(std::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  const auto* end = p + s.size();
+  while (p < end) {
+    const unsigned char c = *p;
+    if (c < 0x80) {
+      ++p;
+      continue;
+    }
+    int n;
+    std::uint32_t cp;
+    if ((c & 0xE0) == 0xC0) {
+      n = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      n = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      n = 3;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (end - p <= n) return false;
+    for (int i = 1; i <= n; ++i) {
+      if ((p[i] & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    p += n + 1;
+  }
+  return true;
+}
+
+void append_json_string(std::string& out, std::string_view s) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\r': out += "\\r"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          out += "\\u00";
+          out.push_back(kHex[c >> 4]);
+          out.push_back(kHex[c & 0xF]);
+        } else {
+          out.push_back(ch);
+        }
+    }
+  }
+  out.push_back('"');
+}
+
+namespace {
+
+void append_number(std::string& out, double v) {
+  if (!std::isfinite(v)) {  // JSON has no NaN/Inf; the pipeline marks such readings bad before here
+    out += "null";
+    return;
+  }
+  char buf[32];
+  auto [ptr, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  out.append(buf, ptr);
+}
+
+struct ValueWriter {
+  std::string& out;
+  void operator()(std::monostate) const { out += "null"; }
+  void operator()(double v) const { append_number(out, v); }
+  void operator()(std::int64_t v) const { out += std::to_string(v); }
+  void operator()(bool v) const { out += v ? "true" : "false"; }
+  void operator()(const std::string& v) const { append_json_string(out, v); }
+  void operator()(const JsonText& v) const { out += v.text; }
+};
+
+}  // namespace
+
+std::string reading_body_json(std::string_view source, const Reading& r) {
+  std::string out;
+  out.reserve(96 + r.point.size() + source.size());
+  out += "{\"ts\":\"";
+  out += format_rfc3339_ms(r.ts_ms);
+  out += "\",\"source\":";
+  append_json_string(out, source);
+  out += ",\"point\":";
+  append_json_string(out, r.point);
+  out += ",\"value\":";
+  std::visit(ValueWriter{out}, r.value);
+  if (!r.unit.empty()) {
+    out += ",\"unit\":";
+    append_json_string(out, r.unit);
+  }
+  out += ",\"quality\":\"";
+  out += to_string(r.quality);
+  out += '"';
+  if (!r.error.empty()) {
+    out += ",\"error\":";
+    append_json_string(out, r.error);
+  }
+  out += '}';
+  return out;
+}
+
+}  // namespace ioc_edge

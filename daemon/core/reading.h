@@ -1,0 +1,54 @@
+#pragma once
+// The reading model (DESIGN.md section 4): one measured value, a plain value type.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace ioc_edge {
+
+enum class Quality : std::uint8_t { Good, Uncertain, Bad };
+
+// A JSON object or array already serialized compactly (records from local systems, event bodies).
+struct JsonText {
+  std::string text;
+  bool operator==(const JsonText&) const = default;
+};
+
+// monostate = null (only meaningful with Quality::Bad).
+using Value = std::variant<std::monostate, double, std::int64_t, bool, std::string, JsonText>;
+
+// Delivery priority. Higher goes first; eviction takes the lowest first.
+enum class Priority : std::uint8_t { Low = 0, Normal = 1, High = 2, System = 3 };
+inline constexpr int kPriorityLevels = 4;
+
+// Which topic family a record is published on.
+enum class Kind : std::uint8_t { Data = 0, Event = 1 };
+
+struct Reading {
+  std::string point;
+  std::int64_t ts_ms = 0;  // when measured, ms since epoch, UTC
+  Value value;
+  std::string unit;
+  Quality quality = Quality::Good;
+  std::string error;  // why the value is bad or uncertain; empty otherwise
+};
+
+std::string_view to_string(Quality q);
+std::string_view to_string(Priority p);
+
+// "2026-11-28T22:09:59.500Z"
+std::string format_rfc3339_ms(std::int64_t ms_since_epoch);
+
+// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
+bool valid_utf8(std::string_view s);
+
+// Appends `s` as a JSON string literal (quotes included). `s` must be valid UTF-8.
+void append_json_string(std::string& out, std::string_view s);
+
+// The stored body of a reading: a JSON object without "seq", e.g.
+// {"ts":"...","source":"tram-bom-1","point":"p0","value":1.5,"unit":"V","quality":"good"}
+// The outbox stores this text and the forwarder splices "seq" in when it builds a batch.
+std::string reading_body_json(std::string_view source, const Reading& r);
+
+}  // namespace ioc_edge

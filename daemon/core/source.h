@@ -1,0 +1,88 @@
+#pragma once
+// The Source seam (DESIGN.md section 2; STYLE.md "The seams"): a driver that produces readings.
+//
+// A Source is built from its config section and a SourceContext. start() does not block; after
+// stop() returns it never calls the sink again. It hands batches of readings to the sink and
+// learns, through the callback, when they are durable (committed to the outbox) or refused, so a
+// source with a sender (MQTT, HTTP, files) acknowledges only what is stored, and a source without
+// one counts what was refused.
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "core/clock.h"
+#include "core/reading.h"
+
+namespace spdlog {
+class logger;
+}
+
+namespace ioc_edge {
+
+class TableReader;
+
+enum class SinkStatus { Stored, Refused, Invalid };
+
+struct SinkResult {
+  SinkStatus status = SinkStatus::Refused;
+  std::string error;            // why not stored
+  std::int64_t first_seq = 0;   // seqs given to the batch when stored
+  std::int64_t last_seq = 0;
+};
+
+// Where a source puts its readings. Thread-safe. `done` runs once, on the outbox thread (or at
+// once, on the caller's thread, when the batch is rejected before queueing); it must not block.
+class Sink {
+ public:
+  virtual ~Sink() = default;
+  virtual void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) = 0;
+  // An event of the source (e.g. source_down): stored like a reading, published on the event topic.
+  virtual void event(Reading event, std::function<void(const SinkResult&)> done) = 0;
+};
+
+// Counters every source keeps; shown in the status API.
+struct SourceCounters {
+  std::atomic<std::uint64_t> produced{0};  // readings handed to the sink
+  std::atomic<std::uint64_t> stored{0};    // readings the outbox committed
+  std::atomic<std::uint64_t> refused{0};   // readings the outbox refused (full disk, overload)
+  std::atomic<std::uint64_t> errors{0};    // read/parse errors at the source
+  std::atomic<std::int64_t> last_ok_ms{0}; // when the last batch was stored
+};
+
+struct SourceContext {
+  std::string name;
+  std::shared_ptr<spdlog::logger> log;
+  const Clock& clock;
+  Sink& sink;
+  boost::asio::io_context& io;  // the main thread's io_context, for timers and sockets
+  SourceCounters& counters;
+};
+
+class Source {
+ public:
+  virtual ~Source() = default;
+  virtual void start() = 0;
+  virtual void stop() = 0;
+};
+
+// A driver's parsed section. Each driver derives its own config struct from it.
+struct DriverConfig {
+  virtual ~DriverConfig() = default;
+};
+
+// One line in drivers/builtin.cpp.
+struct Driver {
+  std::string_view type;
+  std::string_view summary;
+  // Reads the driver's own keys; reports problems through the reader. Never throws.
+  std::unique_ptr<DriverConfig> (*parse)(TableReader& section);
+  std::unique_ptr<Source> (*create)(SourceContext context, const DriverConfig& config);
+};
+
+}  // namespace ioc_edge

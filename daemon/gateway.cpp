@@ -1,0 +1,334 @@
+#include "gateway.h"
+
+#include <cmath>
+#include <csignal>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "ops/systemd_notify.h"
+#include "uplink_mqtt/mqtt_uplink.h"
+
+namespace ioc_edge {
+
+namespace {
+
+constexpr std::size_t kMaxNameBytes = 256;
+constexpr std::size_t kMaxValueBytes = 256 * 1024;
+
+// Why a reading cannot be stored as it is, or empty if it can.
+std::string invalid_reason(const Reading& r) {
+  if (r.point.empty()) return "empty point name";
+  if (r.point.size() > kMaxNameBytes) return "point name longer than 256 bytes";
+  if (!valid_utf8(r.point)) return "point name is not valid UTF-8";
+  if (!valid_utf8(r.unit)) return "unit of point \"" + r.point + "\" is not valid UTF-8";
+  if (!valid_utf8(r.error)) return "error text of point \"" + r.point + "\" is not valid UTF-8";
+  if (const auto* s = std::get_if<std::string>(&r.value)) {
+    if (s->size() > kMaxValueBytes) return "value of point \"" + r.point + "\" is larger than 256 KiB";
+    if (!valid_utf8(*s)) return "value of point \"" + r.point + "\" is not valid UTF-8";
+  }
+  if (const auto* j = std::get_if<JsonText>(&r.value); j && j->text.size() > kMaxValueBytes)
+    return "value of point \"" + r.point + "\" is larger than 256 KiB";
+  return {};
+}
+
+std::string read_secret(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s;
+}
+
+}  // namespace
+
+// The pipeline between a source and the outbox: validates, serializes, appends, and reports back.
+class Gateway::SourceSink final : public Sink {
+ public:
+  SourceSink(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters)
+      : outbox_(outbox), source_(std::move(source)), prio_(prio), counters_(counters), log_(logger("pipeline")) {}
+
+  void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) override {
+    store(std::move(readings), Kind::Data, prio_, std::move(done));
+  }
+  void event(Reading e, std::function<void(const SinkResult&)> done) override {
+    std::vector<Reading> one;
+    one.push_back(std::move(e));
+    store(std::move(one), Kind::Event, Priority::High, std::move(done));
+  }
+
+ private:
+  void store(std::vector<Reading> readings, Kind kind, Priority prio, std::function<void(const SinkResult&)> done) {
+    std::vector<NewRecord> records;
+    records.reserve(readings.size());
+    for (auto& r : readings) {
+      if (auto why = invalid_reason(r); !why.empty()) {
+        ++counters_.errors;
+        std::uint64_t suppressed = 0;
+        if (invalid_log_.allow(suppressed))
+          log_->warn("source \"{}\": rejected a batch of {} readings: {} ({} similar suppressed)", source_,
+                     readings.size(), why, suppressed);
+        if (done) done({SinkStatus::Invalid, why, 0, 0});
+        return;
+      }
+      if (const auto* d = std::get_if<double>(&r.value); d && !std::isfinite(*d)) {
+        r.value = std::monostate{};
+        r.quality = Quality::Bad;
+        if (r.error.empty()) r.error = "not a finite number";
+      }
+      records.push_back({prio, kind, source_, reading_body_json(source_, r)});
+    }
+    const auto n = records.size();
+    counters_.produced += n;
+    outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
+      SinkResult out;
+      if (res.status == AppendStatus::Committed) {
+        counters_.stored += n;
+        counters_.last_ok_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count();
+        out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
+      } else {
+        counters_.refused += n;
+        out = {SinkStatus::Refused, res.error, 0, 0};
+      }
+      if (done) done(out);
+    });
+  }
+
+  Outbox& outbox_;
+  std::string source_;
+  Priority prio_;
+  SourceCounters& counters_;
+  std::shared_ptr<spdlog::logger> log_;
+  RateLimit invalid_log_{std::chrono::seconds(60)};
+};
+
+Gateway::Gateway(Settings settings, const Clock& clock)
+    : settings_(std::move(settings)),
+      clock_(clock),
+      log_(logger("gateway")),
+      signals_(io_, SIGTERM, SIGINT, SIGHUP),
+      watchdog_timer_(io_) {
+  const auto& g = settings_.gateway;
+  if (!g.unit_code.empty() || !g.agency_code.empty() || !g.name.empty()) {
+    nlohmann::json org = nlohmann::json::object();
+    if (!g.unit_code.empty()) org["unit_code"] = g.unit_code;
+    if (!g.agency_code.empty()) org["agency_code"] = g.agency_code;
+    if (!g.name.empty()) org["name"] = g.name;
+    org_json_ = org.dump();
+  }
+}
+
+Gateway::~Gateway() { stop(); }
+
+bool Gateway::start(std::string& error) {
+  started_ = clock_.steady();
+  const auto& s = settings_;
+  OutboxOptions oo;
+  oo.path = s.gateway.data_dir + "/outbox.db";
+  oo.sync_full = s.buffer.sync_full;
+  oo.max_size = s.buffer.max_size;
+  oo.max_age_ms = s.buffer.max_age.count();
+  outbox_ = Outbox::open(oo, clock_, error);
+  if (!outbox_) return false;
+
+  MqttUplinkOptions uo;
+  uo.url = s.uplink.url;
+  uo.client_id = s.uplink.client_id;
+  uo.ca_file = s.uplink.ca_file;
+  uo.cert_file = s.uplink.cert_file;
+  uo.key_file = s.uplink.key_file;
+  uo.username = s.uplink.username;
+  if (!s.uplink.password_file.empty()) uo.password = read_secret(s.uplink.password_file);
+  uo.verify_hostname = s.uplink.verify_hostname;
+  uo.keepalive_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.keepalive.count() / 1000));
+  uo.connect_timeout_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.connect_timeout.count() / 1000));
+  uo.max_inflight = static_cast<int>(s.uplink.max_inflight);
+  uo.max_buffered = static_cast<int>(s.uplink.max_inflight + s.uplink.batch_max_readings + 16);
+  uo.will_topic = s.gateway.topic_prefix + "/status";
+  nlohmann::json will = {{"state", "offline"}, {"site", s.gateway.site}, {"store", outbox_->store_uuid()}};
+  uo.will_payload = will.dump();
+  uplink_ = std::make_unique<MqttUplink>(std::move(uo));
+
+  ForwarderOptions fo;
+  fo.topic_prefix = s.gateway.topic_prefix;
+  fo.header = {s.gateway.site, outbox_->store_uuid(), org_json_};
+  fo.batch_max_readings = s.uplink.batch_max_readings;
+  fo.batch_max_bytes = s.uplink.batch_max_bytes;
+  fo.max_inflight = s.uplink.max_inflight;
+  fo.backlog_rate = s.uplink.backlog_rate;
+  fo.reconnect_min = s.uplink.reconnect_min;
+  fo.reconnect_max = s.uplink.reconnect_max;
+  fo.heartbeat = s.uplink.heartbeat;
+  forwarder_ = std::make_unique<Forwarder>(fo, *outbox_, *uplink_, clock_, [this] { return heartbeat_json(); });
+  forwarder_->start();
+
+  if (!s.status.listen.empty()) {
+    status_server_ = std::make_unique<StatusServer>(
+        io_, [this](const std::string& m, const std::string& t) { return handle_http(m, t); });
+    if (!status_server_->listen(s.status.host, s.status.port, error)) return false;
+  }
+
+  for (const auto& ss : s.sources) {
+    SourceSlot slot;
+    slot.settings = ss;
+    slot.counters = std::make_unique<SourceCounters>();
+    slot.sink = std::make_unique<SourceSink>(*outbox_, ss.name, ss.priority, *slot.counters);
+    SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
+    slot.source = ss.driver->create(std::move(ctx), *ss.config);
+    if (!slot.source) {
+      error = "source \"" + ss.name + "\" could not be created";
+      return false;
+    }
+    sources_.push_back(std::move(slot));
+  }
+  for (auto& slot : sources_) slot.source->start();
+  log_->info("site {} (province {}), topics under {}, {} sources, buffer {} (sync {}), uplink {}", s.gateway.site,
+             s.gateway.province, s.gateway.topic_prefix, sources_.size(), oo.path, s.buffer.sync_full ? "full" : "normal",
+             s.uplink.url);
+  return true;
+}
+
+void Gateway::stop() {
+  for (auto it = sources_.rbegin(); it != sources_.rend(); ++it)
+    if (it->source) it->source->stop();
+  if (forwarder_) forwarder_->stop(std::chrono::seconds(5));
+  if (status_server_) status_server_->stop();
+  if (outbox_) outbox_->stop();
+  sources_.clear();
+  forwarder_.reset();
+  uplink_.reset();
+  outbox_.reset();
+}
+
+void Gateway::wait_signal() {
+  signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
+    if (ec) return;
+    if (sig == SIGHUP) {
+      log_->warn("SIGHUP received: reloading the configuration is not supported yet; restart the service to apply "
+                 "changes");
+      wait_signal();
+      return;
+    }
+    log_->info("{} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    io_.stop();
+  });
+}
+
+void Gateway::arm_watchdog() {
+  const auto interval = systemd::watchdog_interval();
+  if (!interval) return;
+  watchdog_timer_.expires_after(*interval / 2);
+  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    systemd::watchdog();  // the main loop is alive; the outbox thread reports faults on its own
+    arm_watchdog();
+  });
+}
+
+int Gateway::run() {
+  std::string error;
+  if (!start(error)) {
+    log_->error("cannot start: {}", error);
+    stop();
+    return 1;
+  }
+  wait_signal();
+  arm_watchdog();
+  const auto st = outbox_->stats();
+  systemd::ready("store " + st.store + ", " + std::to_string(st.pending) + " records queued");
+  io_.run();
+  systemd::stopping();
+  stop();
+  log_->info("stopped");
+  return 0;
+}
+
+std::string Gateway::heartbeat_json() const {
+  const auto st = outbox_->stats();
+  const auto now = clock_.now_ms();
+  nlohmann::json j = {
+      {"state", "online"},
+      {"site", settings_.gateway.site},
+      {"store", st.store},
+      {"ts", format_rfc3339_ms(now)},
+      {"version", IOC_EDGE_VERSION},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - started_).count()},
+      {"backlog", st.pending},
+      {"oldest_age_s", st.oldest_at_ms ? (now - st.oldest_at_ms) / 1000.0 : 0.0},
+      {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)},
+  };
+  return j.dump();
+}
+
+std::string Gateway::status_json() const {
+  const auto st = outbox_->stats();
+  const auto fw = forwarder_->stats();
+  const auto now = clock_.now_ms();
+  nlohmann::json by_prio = nlohmann::json::object();
+  for (int p = 0; p < kPriorityLevels; ++p) by_prio[std::string(to_string(static_cast<Priority>(p)))] = st.pending_by_prio[p];
+  nlohmann::json sources = nlohmann::json::array();
+  for (const auto& slot : sources_) {
+    const auto& c = *slot.counters;
+    sources.push_back({{"name", slot.settings.name},
+                       {"type", slot.settings.type},
+                       {"priority", to_string(slot.settings.priority)},
+                       {"produced", c.produced.load()},
+                       {"stored", c.stored.load()},
+                       {"refused", c.refused.load()},
+                       {"errors", c.errors.load()},
+                       {"last_stored", c.last_ok_ms ? nlohmann::json(format_rfc3339_ms(c.last_ok_ms)) : nlohmann::json(nullptr)}});
+  }
+  nlohmann::json j = {
+      {"version", IOC_EDGE_VERSION},
+      {"site", settings_.gateway.site},
+      {"province", settings_.gateway.province},
+      {"store", st.store},
+      {"now", format_rfc3339_ms(now)},
+      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - started_).count()},
+      {"uplink",
+       {{"url", settings_.uplink.url},
+        {"state", to_string(fw.state)},
+        {"since", fw.state_since_ms ? nlohmann::json(format_rfc3339_ms(fw.state_since_ms)) : nlohmann::json(nullptr)},
+        {"last_error", fw.last_error},
+        {"connects", fw.connects},
+        {"connect_failures", fw.connect_failures},
+        {"messages_sent", fw.messages_sent},
+        {"readings_sent", fw.readings_sent},
+        {"bytes_sent", fw.bytes_sent},
+        {"publish_failures", fw.publish_failures},
+        {"inflight", fw.inflight}}},
+      {"backlog",
+       {{"readings", st.pending},
+        {"by_priority", by_prio},
+        {"oldest_age_s", st.oldest_at_ms ? (now - st.oldest_at_ms) / 1000.0 : 0.0},
+        {"last_seq", st.last_seq},
+        {"file_bytes", st.file_bytes},
+        {"max_bytes", settings_.buffer.max_size},
+        {"appended", st.appended},
+        {"removed", st.removed},
+        {"evicted", st.evicted},
+        {"refused", st.refused},
+        {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)}}},
+      {"sources", sources},
+  };
+  return j.dump(2) + "\n";
+}
+
+HttpReply Gateway::handle_http(const std::string& method, const std::string& target) const {
+  if (method != "GET") return {405, "text/plain", "only GET is supported\n"};
+  const auto path = target.substr(0, target.find('?'));
+  if (path == "/healthz") {
+    const auto fault = outbox_->stats().fault;
+    if (!fault.empty()) return {503, "text/plain", "unhealthy: " + fault + "\n"};
+    return {200, "text/plain", "ok\n"};
+  }
+  if (path == "/status") return {200, "application/json", status_json()};
+  return {404, "text/plain", "not found; try /status or /healthz\n"};
+}
+
+}  // namespace ioc_edge

@@ -1,0 +1,64 @@
+#pragma once
+// Gateway owns and wires every component (STYLE.md): built in dependency order (outbox, uplink,
+// forwarder, status server, sources), stopped in reverse. Lives on the main thread, which runs the
+// io_context (signals, timers, the status API, sources' timers).
+#include <atomic>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "core/clock.h"
+#include "core/forwarder.h"
+#include "core/outbox.h"
+#include "core/source.h"
+#include "ops/status_server.h"
+#include "settings/settings.h"
+
+namespace ioc_edge {
+
+class Gateway {
+ public:
+  Gateway(Settings settings, const Clock& clock);
+  ~Gateway();
+  // Runs until SIGTERM/SIGINT. Returns the process exit code (DESIGN.md section 6).
+  int run();
+
+  // Exposed for tests.
+  std::string status_json() const;
+
+ private:
+  class SourceSink;
+  struct SourceSlot {
+    SourceSettings settings;
+    std::unique_ptr<SourceCounters> counters;
+    std::unique_ptr<SourceSink> sink;
+    std::unique_ptr<Source> source;
+  };
+
+  bool start(std::string& error);
+  void stop();
+  std::string heartbeat_json() const;
+  HttpReply handle_http(const std::string& method, const std::string& target) const;
+  void arm_watchdog();
+  void wait_signal();
+
+  Settings settings_;
+  const Clock& clock_;
+  std::shared_ptr<spdlog::logger> log_;
+  boost::asio::io_context io_;
+  boost::asio::signal_set signals_;
+  boost::asio::steady_timer watchdog_timer_;
+  std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<Outbox> outbox_;
+  std::unique_ptr<Uplink> uplink_;
+  std::unique_ptr<Forwarder> forwarder_;
+  std::unique_ptr<StatusServer> status_server_;
+  std::vector<SourceSlot> sources_;
+  std::string org_json_;
+};
+
+}  // namespace ioc_edge

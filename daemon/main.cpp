@@ -1,0 +1,148 @@
+// ioc-edge: argv -> settings -> Gateway -> run. Exit codes (DESIGN.md section 6): 0 ok,
+// 1 runtime failure, 2 bad usage, 78 invalid configuration (EX_CONFIG).
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "drivers/builtin.h"
+#include "gateway.h"
+#include "settings/settings.h"
+
+namespace {
+
+constexpr int kExitOk = 0;
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitConfig = 78;
+
+// Loads the file or prints every problem; nullopt means exit 78.
+std::optional<ioc_edge::Settings> load(const std::string& file) {
+  auto res = ioc_edge::load_settings(file, ioc_edge::builtin_drivers());
+  if (!res.settings) {
+    std::cerr << res.diagnostics.format();
+    std::cerr << res.diagnostics.list().size() << " problem(s) in " << file << "\n";
+  }
+  return std::move(res.settings);
+}
+
+int cmd_status(const std::string& address, bool raw) {
+  namespace beast = boost::beast;
+  namespace http = beast::http;
+  const auto colon = address.rfind(':');
+  if (colon == std::string::npos) {
+    std::cerr << "ioc-edge status: --address must be HOST:PORT\n";
+    return kExitUsage;
+  }
+  std::string host = address.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  const std::string port = address.substr(colon + 1);
+  try {
+    boost::asio::io_context io;
+    boost::asio::ip::tcp::resolver resolver(io);
+    beast::tcp_stream stream(io);
+    stream.expires_after(std::chrono::seconds(5));
+    stream.connect(resolver.resolve(host, port));
+    http::request<http::empty_body> req{http::verb::get, "/status", 11};
+    req.set(http::field::host, host);
+    http::write(stream, req);
+    beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(stream, buf, res);
+    if (res.result() != http::status::ok) {
+      std::cerr << "ioc-edge status: the daemon answered " << res.result_int() << ": " << res.body();
+      return kExitFailure;
+    }
+    if (raw) {
+      std::cout << res.body();
+      return kExitOk;
+    }
+    const auto j = nlohmann::json::parse(res.body());
+    const auto& u = j["uplink"];
+    const auto& b = j["backlog"];
+    std::cout << "site " << j["site"].get<std::string>() << "  store " << j["store"].get<std::string>() << "  up "
+              << j["uptime_s"] << " s\n";
+    std::cout << "uplink   " << u["state"].get<std::string>() << " (" << u["url"].get<std::string>() << ")";
+    if (!u["last_error"].get<std::string>().empty()) std::cout << "  last error: " << u["last_error"].get<std::string>();
+    std::cout << "\n         sent " << u["readings_sent"] << " readings in " << u["messages_sent"] << " messages, "
+              << u["inflight"] << " in flight\n";
+    std::cout << "backlog  " << b["readings"] << " readings, oldest " << b["oldest_age_s"] << " s, "
+              << b["file_bytes"] << " bytes on disk, " << b["evicted"] << " evicted\n";
+    if (!b["fault"].is_null()) std::cout << "FAULT    " << b["fault"].get<std::string>() << "\n";
+    for (const auto& s : j["sources"])
+      std::cout << "source   " << s["name"].get<std::string>() << " (" << s["type"].get<std::string>() << "): "
+                << s["stored"] << " stored, " << s["refused"] << " refused, " << s["errors"] << " errors\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    std::cerr << "ioc-edge status: cannot reach the daemon at " << address << ": " << e.what()
+              << " (is it running? is [status] listen set?)\n";
+    return kExitFailure;
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ioc-edge: collects field and office data, buffers it durably and forwards it to the provincial IOC"};
+  app.require_subcommand(1);
+  std::string config = "/etc/ioc-edge/ioc-edge.toml";
+
+  auto* run = app.add_subcommand("run", "run the gateway in the foreground (systemd Type=notify)");
+  run->add_option("-c,--config", config, "configuration file")->capture_default_str();
+
+  std::string check_file;
+  auto* check = app.add_subcommand("check-config", "validate a configuration file; exit 0 if valid, 78 if not");
+  check->add_option("file", check_file, "configuration file")->required();
+
+  std::string address;
+  bool raw = false;
+  auto* status = app.add_subcommand("status", "show the running daemon's status (from its status API)");
+  status->add_option("-c,--config", config, "read [status] listen from this file")->capture_default_str();
+  status->add_option("-a,--address", address, "HOST:PORT of the status API (overrides the file)");
+  status->add_flag("--json", raw, "print the raw JSON");
+
+  auto* version = app.add_subcommand("version", "print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*version) {
+    std::cout << "ioc-edge " << IOC_EDGE_VERSION << "\n";
+    return kExitOk;
+  }
+  if (*check) {
+    auto s = load(check_file);
+    if (!s) return kExitConfig;
+    std::cout << check_file << ": ok (site " << s->gateway.site << ", " << s->sources.size() << " sources, uplink "
+              << s->uplink.url << ")\n";
+    return kExitOk;
+  }
+  if (*status) {
+    if (address.empty()) {
+      auto res = ioc_edge::load_settings(config, ioc_edge::builtin_drivers());
+      if (res.settings && !res.settings->status.listen.empty())
+        address = res.settings->status.listen;
+      else
+        address = "127.0.0.1:8787";
+    }
+    return cmd_status(address, raw);
+  }
+  if (*run) {
+    auto s = load(config);
+    if (!s) return kExitConfig;
+    ioc_edge::set_log_level(s->gateway.log_level);
+    ioc_edge::SystemClock clock;
+    ioc_edge::Gateway gw(std::move(*s), clock);
+    return gw.run();
+  }
+  return kExitUsage;
+}

@@ -1,0 +1,230 @@
+#include "settings/settings.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace ioc_edge {
+
+namespace {
+
+// Ids that end up in MQTT topics and file names: no '/', '+', '#', spaces.
+bool valid_id(const std::string& s) {
+  static const std::regex re("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
+  return std::regex_match(s, re);
+}
+
+std::string id_rule() { return "must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit"; }
+
+void read_gateway(TableReader& r, GatewaySettings& g) {
+  if (auto v = r.string("site", true)) {
+    if (!valid_id(*v)) r.error_at_key("site", "\"" + *v + "\" " + id_rule());
+    g.site = *v;
+  }
+  if (auto v = r.string("province", true)) {
+    if (!valid_id(*v)) r.error_at_key("province", "\"" + *v + "\" " + id_rule());
+    g.province = *v;
+  }
+  g.data_dir = r.string_or("data_dir", g.data_dir);
+  if (g.data_dir.empty()) r.error_at_key("data_dir", "must not be empty");
+  g.unit_code = r.string_or("unit_code", "");
+  g.agency_code = r.string_or("agency_code", "");
+  g.name = r.string_or("name", "");
+  g.topic_prefix = r.string_or("topic_prefix", "ioc/{province}/{site}");
+  if (g.topic_prefix.empty() || g.topic_prefix.find_first_of("+#") != std::string::npos ||
+      g.topic_prefix.front() == '/' || g.topic_prefix.back() == '/')
+    r.error_at_key("topic_prefix", "must be a topic without wildcards (+ #) or leading/trailing '/'");
+  for (auto [ph, val] : {std::pair{std::string("{province}"), g.province}, std::pair{std::string("{site}"), g.site}})
+    for (auto pos = g.topic_prefix.find(ph); pos != std::string::npos; pos = g.topic_prefix.find(ph))
+      g.topic_prefix.replace(pos, ph.size(), val);
+  g.log_level = r.enum_or("log_level", g.log_level, {"trace", "debug", "info", "warn", "error"});
+  r.finish();
+}
+
+void read_buffer(TableReader& r, BufferSettings& b) {
+  b.max_size = r.size_or("max_size", b.max_size, 1 << 20);
+  b.max_age = r.duration_or("max_age", b.max_age);
+  b.sync_full = r.enum_or("sync", "full", {"full", "normal"}) == "full";
+  r.finish();
+}
+
+void read_uplink(TableReader& r, UplinkSettings& u, const GatewaySettings& g) {
+  if (auto v = r.string("url", true)) {
+    u.url = *v;
+    static const std::regex re(R"(^(mqtt|mqtts)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:([0-9]{1,5}))?$)");
+    std::smatch m;
+    if (!std::regex_match(u.url, m, re))
+      r.error_at_key("url", "\"" + u.url + "\" is not an MQTT URL like \"mqtts://ioc.example.gov.vn:8883\" (schemes: mqtt, mqtts)");
+    else if (m[4].matched && (std::stoi(m[4].str()) < 1 || std::stoi(m[4].str()) > 65535))
+      r.error_at_key("url", "port must be 1..65535");
+  }
+  u.client_id = r.string_or("client_id", "ioc-edge-" + g.site);
+  const bool tls = u.url.rfind("mqtts://", 0) == 0;
+  u.ca_file = r.file_path("ca_file", tls).value_or("");
+  u.cert_file = r.file_path("cert_file").value_or("");
+  u.key_file = r.file_path("key_file").value_or("");
+  if (u.cert_file.empty() != u.key_file.empty())
+    r.error_here("cert_file and key_file go together (the client certificate and its key for mutual TLS)");
+  if (!tls && (!u.ca_file.empty() || !u.cert_file.empty()))
+    r.error_at_key("url", "TLS files are set but the URL is not mqtts://; use mqtts:// to encrypt the link");
+  u.username = r.string_or("username", "");
+  u.password_file = r.file_path("password_file").value_or("");
+  u.verify_hostname = r.boolean_or("verify_hostname", true);
+  u.batch_max_readings = static_cast<std::size_t>(r.integer_or("batch_max_readings", 500, 1, 100000));
+  u.batch_max_bytes = r.size_or("batch_max_bytes", u.batch_max_bytes, 1024);
+  u.max_inflight = static_cast<std::size_t>(r.integer_or("max_inflight", 100, 1, 65535));
+  u.backlog_rate = r.rate_or("backlog_rate", u.backlog_rate);
+  u.keepalive = r.duration_or("keepalive", u.keepalive, std::chrono::seconds(1));
+  u.connect_timeout = r.duration_or("connect_timeout", u.connect_timeout, std::chrono::seconds(1));
+  u.reconnect_min = r.duration_or("reconnect_min", u.reconnect_min, std::chrono::milliseconds(10));
+  u.reconnect_max = r.duration_or("reconnect_max", u.reconnect_max, std::chrono::milliseconds(10));
+  if (u.reconnect_max < u.reconnect_min) r.error_at_key("reconnect_max", "must not be less than reconnect_min");
+  u.heartbeat = r.duration_or("heartbeat", u.heartbeat, std::chrono::seconds(1));
+  r.finish();
+}
+
+void read_status(TableReader& r, StatusSettings& s) {
+  s.listen = r.string_or("listen", s.listen);
+  if (!s.listen.empty()) {
+    static const std::regex re(R"(^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$)");
+    std::smatch m;
+    if (!std::regex_match(s.listen, m, re) || std::stoi(m[2].str()) > 65535) {
+      r.error_at_key("listen", "\"" + s.listen + "\" is not ADDRESS:PORT like \"127.0.0.1:8787\" or \"[::1]:8787\" (\"\" turns the status server off)");
+    } else {
+      s.host = m[1].str();
+      if (s.host.front() == '[') s.host = s.host.substr(1, s.host.size() - 2);
+      if (s.host == "localhost") s.host = "127.0.0.1";
+      s.port = std::stoi(m[2].str());
+    }
+  }
+  r.finish();
+}
+
+void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<Driver>& drivers,
+                  std::vector<SourceSettings>& out) {
+  std::set<std::string> names;
+  int index = 0;
+  for (const auto& node : arr) {
+    ++index;
+    const auto* tbl = node.as_table();
+    if (!tbl) {
+      diag.error(node.source(), "source #" + std::to_string(index) + ": expected a table ([[source]])");
+      continue;
+    }
+    std::string context = "source #" + std::to_string(index) + ": ";
+    if (const auto* n = tbl->get("name"); n && n->is_string())
+      context = "source \"" + *n->value<std::string>() + "\": ";
+    TableReader r(*tbl, diag, context);
+    SourceSettings s;
+    if (auto v = r.string("name", true)) {
+      s.name = *v;
+      if (!valid_id(s.name))
+        r.error_at_key("name", "\"" + s.name + "\" " + id_rule());
+      else if (!names.insert(s.name).second)
+        r.error_at_key("name", "\"" + s.name + "\" is used by another source; names must be unique");
+    }
+    const auto type = r.string("type", true);
+    const auto p = r.enum_or("priority", "normal", {"low", "normal", "high"});
+    s.priority = p == "low" ? Priority::Low : p == "high" ? Priority::High : Priority::Normal;
+    if (type) {
+      s.type = *type;
+      auto it = std::find_if(drivers.begin(), drivers.end(), [&](const Driver& d) { return d.type == *type; });
+      if (it == drivers.end()) {
+        std::vector<std::string> known;
+        std::string list;
+        for (const auto& d : drivers) {
+          known.emplace_back(d.type);
+          list += (list.empty() ? "" : ", ") + std::string(d.type);
+        }
+        std::string msg = "unknown source type \"" + *type + "\"";
+        if (auto m = did_you_mean(*type, known)) msg += " (did you mean \"" + *m + "\"?)";
+        r.error_at_key("type", msg + "; known types: " + list);
+        // Without a driver its keys cannot be checked; do not report them as unknown.
+        for (const auto& [k, v] : *tbl) r.known(k.str());
+      } else {
+        s.driver = &*it;
+        s.config = it->parse(r);
+      }
+    }
+    r.finish();
+    out.push_back(std::move(s));
+  }
+}
+
+LoadResult parse(const toml::table& root, const std::string& name, const std::vector<Driver>& drivers) {
+  LoadResult res{std::nullopt, Diagnostics(name)};
+  Diagnostics& diag = res.diagnostics;
+  Settings s;
+  s.file = name;
+  TableReader top(root, diag, "");
+  const toml::table empty;
+  const auto section = [&](const char* key, bool required) -> const toml::table* {
+    const auto* t = top.table(key);
+    if (!t && required && !root.get(key)) diag.error(1, 1, std::string("missing required section [") + key + "]");
+    return t;
+  };
+  if (const auto* t = section("gateway", true)) {
+    TableReader r(*t, diag, "[gateway] ");
+    read_gateway(r, s.gateway);
+  }
+  if (const auto* t = section("buffer", false)) {
+    TableReader r(*t, diag, "[buffer] ");
+    read_buffer(r, s.buffer);
+  }
+  if (const auto* t = section("uplink", true)) {
+    TableReader r(*t, diag, "[uplink] ");
+    read_uplink(r, s.uplink, s.gateway);
+  }
+  {
+    const auto* t = section("status", false);
+    TableReader r(t ? *t : empty, diag, "[status] ");
+    read_status(r, s.status);
+  }
+  if (const auto* arr = top.array("source")) read_sources(*arr, diag, drivers, s.sources);
+  top.finish();
+  if (diag.ok()) res.settings = std::move(s);
+  return res;
+}
+
+LoadResult parse_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers) {
+  try {
+    const auto root = toml::parse(text, name);
+    return parse(root, name, drivers);
+  } catch (const toml::parse_error& e) {
+    LoadResult res{std::nullopt, Diagnostics(name)};
+    res.diagnostics.error(e.source(), "syntax error: " + std::string(e.description()));
+    return res;
+  }
+}
+
+}  // namespace
+
+LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers) {
+  return parse_text(text, name, drivers);
+}
+
+LoadResult load_settings(const std::string& path, const std::vector<Driver>& drivers) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    LoadResult res{std::nullopt, Diagnostics(path)};
+    res.diagnostics.error(1, 1, std::string("cannot read the configuration file: ") + std::strerror(errno));
+    return res;
+  }
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  if (!valid_utf8(text)) {
+    LoadResult res{std::nullopt, Diagnostics(path)};
+    res.diagnostics.error(1, 1, "the file is not valid UTF-8 (save it as UTF-8)");
+    return res;
+  }
+  return parse_text(text, path, drivers);
+}
+
+}  // namespace ioc_edge

@@ -1,0 +1,82 @@
+#pragma once
+// The configuration file (DESIGN.md section 5) as typed structs. Every key is documented in
+// config/ioc-edge.toml; this file and that one change together.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/reading.h"
+#include "core/source.h"
+#include "settings/table_reader.h"
+
+namespace ioc_edge {
+
+struct GatewaySettings {
+  std::string site;
+  std::string province;
+  std::string data_dir = "/var/lib/ioc-edge";
+  std::string unit_code, agency_code, name;  // optional official codes, carried as "org"
+  std::string topic_prefix;                  // default "ioc/{province}/{site}"
+  std::string log_level = "info";
+};
+
+struct BufferSettings {
+  std::uint64_t max_size = 2ull << 30;
+  std::chrono::milliseconds max_age = std::chrono::hours(24 * 30);
+  bool sync_full = true;
+};
+
+struct UplinkSettings {
+  std::string url;
+  std::string client_id;  // default "ioc-edge-{site}"
+  std::string ca_file, cert_file, key_file;
+  std::string username, password_file;
+  bool verify_hostname = true;
+  std::size_t batch_max_readings = 500;
+  std::uint64_t batch_max_bytes = 256 * 1024;
+  std::size_t max_inflight = 100;
+  double backlog_rate = 2.0 * 1024 * 1024;  // bytes/s; 0 = unlimited
+  std::chrono::milliseconds keepalive{30000};
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds reconnect_min{1000};
+  std::chrono::milliseconds reconnect_max{60000};
+  std::chrono::milliseconds heartbeat{60000};
+};
+
+struct StatusSettings {
+  std::string listen = "127.0.0.1:8787";  // empty: no status server
+  std::string host;                       // parsed from listen
+  int port = 8787;
+};
+
+struct SourceSettings {
+  std::string name;
+  std::string type;
+  Priority priority = Priority::Normal;
+  const Driver* driver = nullptr;
+  std::shared_ptr<const DriverConfig> config;
+};
+
+struct Settings {
+  std::string file;
+  GatewaySettings gateway;
+  BufferSettings buffer;
+  UplinkSettings uplink;
+  StatusSettings status;
+  std::vector<SourceSettings> sources;
+};
+
+struct LoadResult {
+  std::optional<Settings> settings;  // set only when there were no problems
+  Diagnostics diagnostics;
+};
+
+// Parses and validates the file. Every problem found is in diagnostics (FILE:LINE:COL).
+LoadResult load_settings(const std::string& path, const std::vector<Driver>& drivers);
+// The same from text (tests); `name` is used in messages.
+LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers);
+
+}  // namespace ioc_edge

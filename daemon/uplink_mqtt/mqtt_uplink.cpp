@@ -1,0 +1,191 @@
+#include "uplink_mqtt/mqtt_uplink.h"
+
+#include <mqtt/async_client.h>
+
+#include "core/log.h"
+
+namespace ioc_edge {
+
+class MqttUplink::Listener final : public mqtt::iaction_listener {
+ public:
+  using Fn = std::function<void(const mqtt::token&, bool ok)>;
+  explicit Listener(Fn fn) : fn_(std::move(fn)) {}
+  void on_success(const mqtt::token& t) override { fn_(t, true); }
+  void on_failure(const mqtt::token& t) override { fn_(t, false); }
+
+ private:
+  Fn fn_;
+};
+
+namespace {
+
+std::string paho_uri(const std::string& url) {
+  if (url.rfind("mqtts://", 0) == 0) return "ssl://" + url.substr(8);
+  if (url.rfind("mqtt://", 0) == 0) return "tcp://" + url.substr(7);
+  return url;
+}
+
+std::string describe_rc(int rc) {
+  switch (rc) {
+    case MQTTASYNC_FAILURE: return "TCP/TLS connect failure";
+    case MQTTASYNC_DISCONNECTED: return "disconnected";
+    case MQTTASYNC_MAX_MESSAGES_INFLIGHT: return "too many messages in flight";
+    case MQTTASYNC_BAD_UTF8_STRING: return "bad UTF-8 string";
+    case MQTTASYNC_NULL_PARAMETER: return "null parameter";
+    case MQTTASYNC_BAD_STRUCTURE: return "bad structure";
+    case MQTTASYNC_BAD_QOS: return "bad QoS";
+    case MQTTASYNC_NO_MORE_MSGIDS: return "no more message ids";
+    case MQTTASYNC_OPERATION_INCOMPLETE: return "operation incomplete";
+    case MQTTASYNC_MAX_BUFFERED_MESSAGES: return "client buffer full";
+    case MQTTASYNC_SSL_NOT_SUPPORTED: return "TLS not supported by the MQTT library";
+    case MQTTASYNC_BAD_PROTOCOL: return "bad protocol";
+    case 1: return "the broker refused: unacceptable protocol version";
+    case 2: return "the broker refused: client id rejected";
+    case 3: return "the broker refused: server unavailable";
+    case 4: return "the broker refused: bad user name or password";
+    case 5: return "the broker refused: not authorized";
+    default: return "error " + std::to_string(rc);
+  }
+}
+
+}  // namespace
+
+MqttUplink::MqttUplink(MqttUplinkOptions opts)
+    : opts_(std::move(opts)), paho_uri_(paho_uri(opts_.url)), log_(logger("uplink")) {
+  connect_listener_ = std::make_unique<Listener>([this](const mqtt::token& t, bool ok) {
+    if (reinterpret_cast<std::uintptr_t>(t.get_user_context()) != attempt_.load()) return;  // stale attempt
+    if (ok) {
+      if (events_.connected) events_.connected();
+      return;
+    }
+    std::string why = describe_rc(t.get_return_code());
+    {
+      std::lock_guard lk(mu_);
+      if (!last_tls_error_.empty()) why = "TLS handshake failed: " + last_tls_error_;
+      last_tls_error_.clear();
+    }
+    if (events_.down) events_.down(why);
+  });
+  publish_listener_ = std::make_unique<Listener>([this](const mqtt::token& t, bool ok) {
+    const auto id = reinterpret_cast<std::uintptr_t>(t.get_user_context());
+    if (ok)
+      finish(id, PublishOutcome::Delivered, {});
+    else
+      finish(id, PublishOutcome::RetryLater, describe_rc(t.get_return_code()));
+  });
+}
+
+MqttUplink::~MqttUplink() {
+  attempt_ = 0;
+  client_.reset();
+  fail_all_pending("uplink closed");
+}
+
+void MqttUplink::set_events(Events events) { events_ = std::move(events); }
+
+void MqttUplink::fail_all_pending(const std::string& why) {
+  std::map<std::uintptr_t, PublishDone> pending;
+  {
+    std::lock_guard lk(mu_);
+    pending.swap(pending_);
+  }
+  for (auto& [id, done] : pending)
+    if (done) done(PublishOutcome::RetryLater, why);
+}
+
+void MqttUplink::finish(std::uintptr_t id, PublishOutcome o, const std::string& detail) {
+  PublishDone done;
+  {
+    std::lock_guard lk(mu_);
+    auto it = pending_.find(id);
+    if (it == pending_.end()) return;  // already failed by a reconnect
+    done = std::move(it->second);
+    pending_.erase(it);
+  }
+  if (done) done(o, detail);
+}
+
+void MqttUplink::connect() {
+  const std::uint64_t attempt = ++attempt_;
+  // A fresh client for every attempt (see the header). Destroying the old one stops its threads.
+  client_.reset();
+  fail_all_pending("reconnecting");
+  {
+    std::lock_guard lk(mu_);
+    last_tls_error_.clear();
+  }
+  try {
+    mqtt::create_options copts(MQTTVERSION_3_1_1, opts_.max_buffered);
+    client_ = std::make_unique<mqtt::async_client>(paho_uri_, opts_.client_id, copts, nullptr);
+    client_->set_connection_lost_handler([this, attempt](const std::string& cause) {
+      if (attempt != attempt_.load()) return;
+      fail_all_pending("connection lost");
+      if (events_.down) events_.down(cause.empty() ? "connection lost" : "connection lost: " + cause);
+    });
+
+    mqtt::connect_options co;
+    co.set_mqtt_version(MQTTVERSION_3_1_1);
+    co.set_clean_session(true);
+    co.set_keep_alive_interval(opts_.keepalive_s);
+    co.set_connect_timeout(opts_.connect_timeout_s);
+    co.set_automatic_reconnect(false);
+    co.set_max_inflight(opts_.max_inflight);
+    co.set_will(mqtt::will_options(opts_.will_topic, opts_.will_payload, 1, true));
+    if (!opts_.username.empty()) co.set_user_name(opts_.username);
+    if (!opts_.password.empty()) co.set_password(opts_.password);
+    if (paho_uri_.rfind("ssl://", 0) == 0) {
+      mqtt::ssl_options ssl;
+      ssl.set_trust_store(opts_.ca_file);
+      if (!opts_.cert_file.empty()) ssl.set_key_store(opts_.cert_file);
+      if (!opts_.key_file.empty()) ssl.set_private_key(opts_.key_file);
+      ssl.set_enable_server_cert_auth(true);
+      ssl.set_verify(opts_.verify_hostname);
+      ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
+      ssl.set_error_handler([this](const std::string& msg) {
+        std::lock_guard lk(mu_);
+        if (last_tls_error_.empty()) last_tls_error_ = msg;
+      });
+      co.set_ssl(std::move(ssl));
+    }
+    client_->connect(co, reinterpret_cast<void*>(static_cast<std::uintptr_t>(attempt)), *connect_listener_);
+  } catch (const mqtt::exception& e) {
+    if (events_.down) events_.down(std::string("cannot start a connection: ") + e.what());
+  }
+}
+
+void MqttUplink::publish(Message message, PublishDone done) {
+  std::uintptr_t id;
+  {
+    std::lock_guard lk(mu_);
+    id = next_id_++;
+    pending_.emplace(id, std::move(done));
+  }
+  if (!client_) {
+    finish(id, PublishOutcome::RetryLater, "not connected");
+    return;
+  }
+  try {
+    auto msg = mqtt::make_message(std::move(message.topic), std::move(message.payload), 1, message.retained);
+    client_->publish(msg, reinterpret_cast<void*>(id), *publish_listener_);
+  } catch (const mqtt::exception& e) {
+    finish(id, PublishOutcome::RetryLater, e.what());
+  }
+}
+
+void MqttUplink::disconnect(int timeout_ms) {
+  if (!client_) return;
+  try {
+    if (client_->is_connected()) {
+      auto tok = client_->publish(mqtt::make_message(opts_.will_topic, opts_.will_payload, 1, true));
+      tok->wait_for(std::chrono::milliseconds(timeout_ms));
+      client_->disconnect(timeout_ms)->wait_for(std::chrono::milliseconds(timeout_ms));
+    }
+  } catch (const mqtt::exception& e) {
+    log_->debug("disconnect: {}", e.what());
+  }
+  attempt_ = 0;
+  client_.reset();
+  fail_all_pending("disconnected");
+}
+
+}  // namespace ioc_edge

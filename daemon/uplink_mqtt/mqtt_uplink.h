@@ -1,0 +1,75 @@
+#pragma once
+// The MQTT Uplink (Paho MQTT C++ async client): mqtt:// or mqtts:// with mutual TLS.
+//
+// - TLS 1.2 or newer, the CA file pinned, the server host name verified (Paho leaves that off
+//   unless asked: PITFALLS.md), client certificate and key for mutual TLS.
+// - No Paho persistence: the outbox is the only queue. A fresh client is made for every connect
+//   attempt, so no state survives a long outage inside Paho (PITFALLS.md: reconnect bugs).
+// - Last will: `{prefix}/status` retained, saying offline; disconnect() publishes the same before
+//   leaving cleanly.
+// Threads: connect()/publish()/disconnect() are called by the forwarder thread; Paho's callbacks
+// run on Paho's threads and only call the Events and PublishDone callbacks.
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "core/uplink.h"
+
+namespace mqtt {
+class async_client;
+}
+namespace spdlog {
+class logger;
+}
+
+namespace ioc_edge {
+
+struct MqttUplinkOptions {
+  std::string url;  // mqtt://host:port or mqtts://host:port
+  std::string client_id;
+  std::string ca_file, cert_file, key_file;
+  std::string username, password;
+  bool verify_hostname = true;
+  int keepalive_s = 30;
+  int connect_timeout_s = 10;
+  int max_inflight = 100;        // MQTT in-flight window
+  int max_buffered = 1000;       // Paho's queue of unfinished publishes (must exceed the window)
+  std::string will_topic;        // {prefix}/status
+  std::string will_payload;      // {"state":"offline",...}
+};
+
+class MqttUplink final : public Uplink {
+ public:
+  explicit MqttUplink(MqttUplinkOptions opts);
+  ~MqttUplink() override;
+
+  void set_events(Events events) override;
+  void connect() override;
+  void publish(Message message, PublishDone done) override;
+  void disconnect(int timeout_ms) override;
+  std::string describe() const override { return opts_.url; }
+
+ private:
+  class Listener;
+  void fail_all_pending(const std::string& why);
+  void finish(std::uintptr_t id, PublishOutcome o, const std::string& detail);
+
+  MqttUplinkOptions opts_;
+  std::string paho_uri_;
+  std::shared_ptr<spdlog::logger> log_;
+  Events events_;
+  std::unique_ptr<Listener> connect_listener_;
+  std::unique_ptr<Listener> publish_listener_;
+  std::unique_ptr<mqtt::async_client> client_;
+  std::atomic<std::uint64_t> attempt_{0};
+
+  std::mutex mu_;
+  std::map<std::uintptr_t, PublishDone> pending_;
+  std::uintptr_t next_id_ = 1;
+  std::string last_tls_error_;
+};
+
+}  // namespace ioc_edge

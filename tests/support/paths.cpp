@@ -1,0 +1,17 @@
+// The only translation unit that needs the build-time paths, so only it needs the definitions.
+#include "support.h"
+
+#ifndef IOC_EDGE_SOURCE_DIR
+#error "tests/support needs -DIOC_EDGE_SOURCE_DIR=\"<source tree>\""
+#endif
+#ifndef IOC_EDGE_BINARY
+#error "tests/support needs -DIOC_EDGE_BINARY=\"<path of the ioc-edge executable>\""
+#endif
+
+namespace ioc_edge::test {
+
+std::string repo_root() { return IOC_EDGE_SOURCE_DIR; }
+
+std::string ioc_edge_binary() { return IOC_EDGE_BINARY; }
+
+}  // namespace ioc_edge::test
