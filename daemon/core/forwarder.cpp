@@ -95,7 +95,10 @@ void Forwarder::run() {
         deadline = std::min(deadline, next_heartbeat_);
         if (backlog_waiting_) deadline = std::min(deadline, clock_.steady() + milliseconds(20));
       }
-      cv_.wait_until(lk, deadline, [&] { return !events_.empty() || stop_requested_ != draining_; });
+      // Relative wait: the injected clock need not be std::chrono::steady_clock.
+      const auto wait = std::clamp(duration_cast<milliseconds>(deadline - clock_.steady()), milliseconds(0),
+                                   milliseconds(1000));
+      cv_.wait_for(lk, wait, [&] { return !events_.empty() || stop_requested_ != draining_; });
       events.swap(events_);
       stop = stop_requested_;
     }
@@ -150,7 +153,7 @@ void Forwarder::handle(Event& e) {
         cursor_[1][p] = live_from_ - 1;
       }
       backlog_done_ = false;
-      tokens_ = 0;
+      tokens_ = static_cast<double>(opts_.batch_max_bytes);  // the backlog may start with one batch at once
       tokens_at_ = clock_.steady();
       next_heartbeat_ = clock_.steady();
       data_dirty_ = true;

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -68,12 +69,6 @@ std::string make_uuid_v4() {
 bool is_corrupt(int rc) {
   rc &= 0xFF;
   return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
-}
-
-// Errors that mean the disk refuses writes; recoverable when space or the device returns.
-bool is_disk_fault(int rc) {
-  rc &= 0xFF;
-  return rc == SQLITE_FULL || rc == SQLITE_IOERR || rc == SQLITE_READONLY || rc == SQLITE_CANTOPEN;
 }
 
 }  // namespace
@@ -352,7 +347,10 @@ void Outbox::run() {
     bool stopping;
     {
       std::unique_lock lk(mu_);
-      cv_.wait_until(lk, next_age_check_, [&] {
+      // Relative wait: the injected clock need not be std::chrono::steady_clock.
+      const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(next_age_check_ - clock_.steady()),
+                                   std::chrono::milliseconds(0), std::chrono::milliseconds(5000));
+      cv_.wait_for(lk, wait, [&] {
         return stopping_ || !queued_appends_.empty() || !queued_removes_.empty() || !tasks_.empty();
       });
       appends.swap(queued_appends_);
@@ -475,20 +473,20 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   removed_ += static_cast<std::uint64_t>(removed_now);
   clear_fault();
 
-  std::int64_t next = first_seq;
-  for (auto& [records, done] : appends) {
-    const auto count = static_cast<std::int64_t>(records.size());
-    if (done) done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
-    next += count;
-  }
   if (removed_now > 0 || oldest_at_ms_ == 0) refresh_stats_after_delete();
-  if (n > 0) {
+  if (n > 0) {  // tell the forwarder before the producers, so that what they see as stored is sendable
     std::function<void()> cb;
     {
       std::lock_guard lk(mu_);
       cb = on_commit_;
     }
     if (cb) cb();
+  }
+  std::int64_t next = first_seq;
+  for (auto& [records, done] : appends) {
+    const auto count = static_cast<std::int64_t>(records.size());
+    if (done) done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
+    next += count;
   }
 }
 
@@ -639,8 +637,11 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(bodies.size());
   last_seq_ = gap_seq;
   evicted_ += static_cast<std::uint64_t>(deleted);
-  log_->warn("buffer limit {} reached: dropped {} {}-priority records (seq {}..{}), gap event queued for the IOC",
-             reason, deleted, to_string(prio), runs.front().first, last);
+  std::uint64_t suppressed = 0;
+  if (evict_log_.allow(suppressed))
+    log_->warn("buffer limit {} reached: dropped {} {}-priority records (seq {}..{}), gap event queued for the IOC "
+               "({} similar messages suppressed)",
+               reason, deleted, to_string(prio), runs.front().first, last, suppressed);
   refresh_stats_after_delete();
   return true;
 }

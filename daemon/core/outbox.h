@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/log.h"
 #include "core/reading.h"
 
 namespace spdlog {
@@ -193,6 +194,7 @@ class Outbox {
   std::atomic<std::uint64_t> file_bytes_{0};
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
+  RateLimit evict_log_{std::chrono::seconds(60)};
 
   std::thread thread_;
 };

@@ -157,9 +157,11 @@ void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<D
   }
 }
 
-LoadResult parse(const toml::table& root, const std::string& name, const std::vector<Driver>& drivers) {
+LoadResult parse(const toml::table& root, const std::string& name, const std::vector<Driver>& drivers,
+                 bool check_files) {
   LoadResult res{std::nullopt, Diagnostics(name)};
   Diagnostics& diag = res.diagnostics;
+  diag.check_files = check_files;
   Settings s;
   s.file = name;
   TableReader top(root, diag, "");
@@ -192,10 +194,11 @@ LoadResult parse(const toml::table& root, const std::string& name, const std::ve
   return res;
 }
 
-LoadResult parse_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers) {
+LoadResult parse_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers,
+                      bool check_files = true) {
   try {
     const auto root = toml::parse(text, name);
-    return parse(root, name, drivers);
+    return parse(root, name, drivers, check_files);
   } catch (const toml::parse_error& e) {
     LoadResult res{std::nullopt, Diagnostics(name)};
     res.diagnostics.error(e.source(), "syntax error: " + std::string(e.description()));
@@ -205,8 +208,9 @@ LoadResult parse_text(std::string_view text, const std::string& name, const std:
 
 }  // namespace
 
-LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers) {
-  return parse_text(text, name, drivers);
+LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers,
+                              bool check_files) {
+  return parse_text(text, name, drivers, check_files);
 }
 
 LoadResult load_settings(const std::string& path, const std::vector<Driver>& drivers) {

@@ -77,6 +77,8 @@ struct LoadResult {
 // Parses and validates the file. Every problem found is in diagnostics (FILE:LINE:COL).
 LoadResult load_settings(const std::string& path, const std::vector<Driver>& drivers);
 // The same from text (tests); `name` is used in messages.
-LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers);
+// check_files = false skips opening certificate and secret files (documentation examples).
+LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers,
+                              bool check_files = true);
 
 }  // namespace ioc_edge

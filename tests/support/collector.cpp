@@ -45,10 +45,9 @@ struct Collector::Impl {
                    .private_key(certs.client_key)
                    .enable_server_cert_auth(true)
                    .verify(true)  // host name / IP against the SAN; off by default in Paho
-                   .error_handler([this](const std::string& text) {
-                     std::lock_guard lock(mu);
-                     ssl_errors += text + "\n";
-                   })
+                   // No .error_handler(): in Paho C++ 1.2.0 its context pointer dangles once the
+                   // options are copied (paho.mqtt.cpp #325, #439); ASan shows the use after
+                   // scope on the first TLS failure. The failure reason is therefore only "-1".
                    .finalize();
     auto opts = mqtt::connect_options_builder()
                     .mqtt_version(MQTTVERSION_5)  // before clean_start: it resets the flag
@@ -71,13 +70,7 @@ struct Collector::Impl {
       }
       subscribed_once.store(true);
     } catch (const std::exception& e) {
-      std::string details;
-      {
-        std::lock_guard lock(mu);
-        details = ssl_errors;
-      }
-      throw std::runtime_error(where + ": " + e.what() +
-                               (details.empty() ? std::string() : "; TLS: " + details));
+      throw std::runtime_error(where + ": " + e.what());
     }
   }
 
@@ -127,7 +120,6 @@ struct Collector::Impl {
   const std::string filter;
   mutable std::mutex mu;
   std::vector<Message> messages;               // guarded by mu
-  std::string ssl_errors;                      // guarded by mu
   mutable std::size_t parsed = 0;              // guarded by mu: messages[0, parsed) are counted
   mutable std::set<std::int64_t> seqs;         // guarded by mu
   mutable std::size_t readings_total = 0;      // guarded by mu

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <sstream>
 #include <stdexcept>
+#include <string_view>
 
 namespace ioc_edge::test {
 namespace {
@@ -13,13 +14,17 @@ constexpr auto kStartTimeout = std::chrono::milliseconds(10000);
 constexpr auto kStopGrace = std::chrono::milliseconds(10000);
 constexpr int kPortAttempts = 3;
 
-// Mosquitto prints this once its listeners are open (log_type information).
-constexpr std::string_view kRunningLine = " running";
-
-std::size_t count_lines_with(const std::string& text, std::string_view needle) {
+// Mosquitto logs "mosquitto version 2.0.11 running" once its listeners are open (log_type
+// information); the log file is appended to across restarts, so we count these lines.
+std::size_t count_running_lines(const std::string& log) {
   std::size_t n = 0;
-  for (auto pos = text.find(needle); pos != std::string::npos; pos = text.find(needle, pos + 1)) {
-    ++n;
+  std::size_t begin = 0;
+  while (begin < log.size()) {
+    std::size_t end = log.find('\n', begin);
+    if (end == std::string::npos) break;  // an incomplete last line is not counted yet
+    const std::string_view line(log.data() + begin, end - begin);
+    if (line.find("mosquitto version ") != std::string_view::npos && line.ends_with(" running")) ++n;
+    begin = end + 1;
   }
   return n;
 }
@@ -95,7 +100,7 @@ void Mosquitto::write_config() {
     << "persistence false\n"
     << "allow_anonymous true\n"
     << "max_queued_messages 100000\n"
-    << "message_size_limit 0\n"
+    // No message_size_limit: 0 (no limit) is the default, and 2.0 logs a deprecation note for it.
     << "log_dest stderr\n"
     << "log_type error\n"
     << "log_type warning\n"
@@ -121,14 +126,14 @@ void Mosquitto::write_config() {
 
 bool Mosquitto::try_start(std::string& why) {
   write_config();
-  const std::size_t runs_before = count_lines_with(log(), kRunningLine);
+  const std::size_t runs_before = count_running_lines(log());
   process_ = std::make_unique<Process>(std::vector<std::string>{"mosquitto", "-c", config_file_},
                                        log_file_);
   // "running" in the log proves it is this broker that listens, not whoever else may hold the port.
   const bool up = wait_until(
       [&] {
         if (!process_->running()) return true;
-        return count_lines_with(log(), kRunningLine) > runs_before && tcp_port_open(port_);
+        return count_running_lines(log()) > runs_before && tcp_port_open(port_);
       },
       kStartTimeout);
   if (up && process_->running()) return true;

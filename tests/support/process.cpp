@@ -1,14 +1,15 @@
-// Child processes for tests: posix_spawnp, own process group, output appended to a log file.
+// Child processes for tests: fork + execve, own process group, output appended to a log file.
 #include "support.h"
 
 #include <csignal>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string_view>
 
 #include <fcntl.h>
-#include <spawn.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,62 +17,6 @@ extern char** environ;
 
 namespace ioc_edge::test {
 namespace {
-
-// posix_spawn's attribute and file-action objects, destroyed on every path out.
-class SpawnSetup {
- public:
-  SpawnSetup() {
-    if (int rc = ::posix_spawn_file_actions_init(&actions_); rc != 0) fail("file_actions_init", rc);
-    if (int rc = ::posix_spawnattr_init(&attr_); rc != 0) {
-      ::posix_spawn_file_actions_destroy(&actions_);
-      fail("spawnattr_init", rc);
-    }
-  }
-  ~SpawnSetup() {
-    ::posix_spawnattr_destroy(&attr_);
-    ::posix_spawn_file_actions_destroy(&actions_);
-  }
-  SpawnSetup(const SpawnSetup&) = delete;
-  SpawnSetup& operator=(const SpawnSetup&) = delete;
-
-  // stdin from /dev/null, stdout and stderr to log_fd, nothing else inherited; a new process group;
-  // default signal mask and dispositions (the test runner or Paho may ignore SIGPIPE, Catch2 may
-  // have handlers; a child must not inherit either).
-  void configure(int log_fd) {
-    check("addopen", ::posix_spawn_file_actions_addopen(&actions_, STDIN_FILENO, "/dev/null",
-                                                        O_RDONLY, 0));
-    check("adddup2", ::posix_spawn_file_actions_adddup2(&actions_, log_fd, STDOUT_FILENO));
-    check("adddup2", ::posix_spawn_file_actions_adddup2(&actions_, log_fd, STDERR_FILENO));
-    check("addclosefrom", ::posix_spawn_file_actions_addclosefrom_np(&actions_, 3));
-
-    check("setpgroup", ::posix_spawnattr_setpgroup(&attr_, 0));
-    sigset_t none;
-    sigemptyset(&none);
-    check("setsigmask", ::posix_spawnattr_setsigmask(&attr_, &none));
-    sigset_t all;
-    sigfillset(&all);
-    sigdelset(&all, SIGKILL);
-    sigdelset(&all, SIGSTOP);
-    check("setsigdefault", ::posix_spawnattr_setsigdefault(&attr_, &all));
-    check("setflags", ::posix_spawnattr_setflags(
-                          &attr_, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK |
-                                      POSIX_SPAWN_SETSIGDEF));
-  }
-
-  const posix_spawn_file_actions_t* actions() const { return &actions_; }
-  const posix_spawnattr_t* attr() const { return &attr_; }
-
- private:
-  [[noreturn]] static void fail(const char* what, int rc) {
-    throw std::runtime_error(std::string("posix_spawn ") + what + ": " + std::strerror(rc));
-  }
-  static void check(const char* what, int rc) {
-    if (rc != 0) fail(what, rc);
-  }
-
-  posix_spawn_file_actions_t actions_;
-  posix_spawnattr_t attr_;
-};
 
 std::vector<std::string> merged_environment(const std::map<std::string, std::string>& extra) {
   std::vector<std::string> env;
@@ -92,40 +37,130 @@ std::vector<char*> c_strings(std::vector<std::string>& strings) {
   return out;
 }
 
+// The executable execve() should run: argv0 itself if it has a slash, else the first executable
+// match on PATH (the child's PATH if extra_env sets one). Resolved before fork(), because the
+// child may only make async-signal-safe calls.
+std::string resolve_program(const std::string& argv0, const std::map<std::string, std::string>& extra) {
+  if (argv0.find('/') != std::string::npos) return argv0;
+  std::string path;
+  if (auto it = extra.find("PATH"); it != extra.end()) {
+    path = it->second;
+  } else if (const char* p = std::getenv("PATH"); p != nullptr) {
+    path = p;
+  } else {
+    path = "/usr/local/bin:/usr/bin:/bin";
+  }
+  std::size_t begin = 0;
+  for (;;) {
+    const std::size_t end = path.find(':', begin);
+    std::string dir = path.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    if (dir.empty()) dir = ".";
+    const std::string candidate = dir + "/" + argv0;
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+    if (end == std::string::npos) break;
+    begin = end + 1;
+  }
+  throw std::runtime_error("Process: cannot start " + argv0 + ": not found on PATH");
+}
+
+// Reports errno to the parent through the error pipe and ends the child.
+[[noreturn]] void child_fail(int error_fd, int err) {
+  [[maybe_unused]] const ssize_t n = ::write(error_fd, &err, sizeof err);
+  ::_exit(127);
+}
+
+// In the child between fork() and execve(): async-signal-safe calls only, no allocation.
+[[noreturn]] void exec_child(const char* program, char* const* argv, char* const* envp, int log_fd,
+                             int error_fd, pid_t parent) {
+  auto fail = [error_fd](int err) { child_fail(error_fd, err); };
+  // Own process group, so signal() and the destructor reach everything the child starts.
+  if (::setpgid(0, 0) != 0) fail(errno);
+  // Dies with the test: a crashed or killed test binary must not leave brokers and daemons behind.
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) fail(errno);
+  if (::getppid() != parent) ::_exit(127);  // the parent died before prctl took effect
+
+  // Default dispositions and an empty mask: a test runner or Paho (SIGPIPE) may ignore signals,
+  // and ignored signals survive execve.
+  struct sigaction dfl {};
+  dfl.sa_handler = SIG_DFL;
+  ::sigemptyset(&dfl.sa_mask);
+  for (int sig = 1; sig < NSIG; ++sig) {
+    if (sig != SIGKILL && sig != SIGSTOP) ::sigaction(sig, &dfl, nullptr);  // EINVAL for some: fine
+  }
+  sigset_t none;
+  ::sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+
+  const int null_fd = ::open("/dev/null", O_RDONLY);
+  if (null_fd < 0) fail(errno);
+  if (::dup2(null_fd, STDIN_FILENO) < 0) fail(errno);
+  if (::dup2(log_fd, STDOUT_FILENO) < 0) fail(errno);
+  if (::dup2(log_fd, STDERR_FILENO) < 0) fail(errno);
+  // Inherit nothing else (sockets of the test's brokers, proxies, clients). error_fd is O_CLOEXEC
+  // and must stay open until execve.
+  const unsigned lo = 3;
+  const auto err = static_cast<unsigned>(error_fd);
+  if ((err > lo && ::close_range(lo, err - 1, 0) != 0) || ::close_range(err + 1, ~0U, 0) != 0) {
+    for (int fd = 3; fd < 65536; ++fd) {
+      if (fd != error_fd) ::close(fd);
+    }
+  }
+  ::execve(program, argv, envp);
+  child_fail(error_fd, errno);
+}
+
 }  // namespace
 
 Process::Process(std::vector<std::string> argv, std::string log_file,
                  std::map<std::string, std::string> extra_env)
     : argv_(std::move(argv)), log_file_(std::move(log_file)) {
   if (argv_.empty()) throw std::invalid_argument("Process: empty argv");
-
-  // O_CLOEXEC so that a child spawned concurrently by another thread does not inherit it; the
-  // dup2 onto 1 and 2 in our child clears the flag on those.
-  const int log_fd =
-      ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (log_fd < 0) {
-    throw std::runtime_error("Process: cannot open log " + log_file_ + ": " + std::strerror(errno));
-  }
-
+  const std::string program = resolve_program(argv_[0], extra_env);
   std::vector<std::string> env = merged_environment(extra_env);
   std::vector<char*> c_argv = c_strings(argv_);
   std::vector<char*> c_env = c_strings(env);
 
-  int rc = 0;
-  try {
-    SpawnSetup setup;
-    setup.configure(log_fd);
-    rc = ::posix_spawnp(&pid_, c_argv[0], setup.actions(), setup.attr(), c_argv.data(),
-                        c_env.data());
-  } catch (...) {
+  // O_CLOEXEC on both so that a child started concurrently by another thread inherits neither;
+  // dup2() onto 1 and 2 in our child clears the flag on those copies.
+  const int log_fd = ::open(log_file_.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (log_fd < 0) {
+    throw std::runtime_error("Process: cannot open log " + log_file_ + ": " + std::strerror(errno));
+  }
+  int error_pipe[2];
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0) {
+    const int err = errno;
     ::close(log_fd);
-    throw;
+    throw std::runtime_error(std::string("Process: pipe2: ") + std::strerror(err));
   }
+
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    exec_child(program.c_str(), c_argv.data(), c_env.data(), log_fd, error_pipe[1], parent);
+  }
+  const int fork_errno = errno;
   ::close(log_fd);
-  if (rc != 0) {
-    pid_ = -1;
-    throw std::runtime_error("Process: cannot start " + argv_[0] + ": " + std::strerror(rc));
+  ::close(error_pipe[1]);
+  if (pid < 0) {
+    ::close(error_pipe[0]);
+    throw std::runtime_error("Process: fork: " + std::string(std::strerror(fork_errno)));
   }
+
+  // Reads 0 bytes once execve succeeded (the pipe is close-on-exec), or the child's errno.
+  int child_errno = 0;
+  ssize_t n;
+  do {
+    n = ::read(error_pipe[0], &child_errno, sizeof child_errno);
+  } while (n < 0 && errno == EINTR);
+  ::close(error_pipe[0]);
+  if (n > 0) {
+    int status = 0;
+    while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    throw std::runtime_error("Process: cannot start " + argv_[0] + " (" + program +
+                             "): " + std::strerror(child_errno));
+  }
+  pid_ = pid;
 }
 
 Process::~Process() {

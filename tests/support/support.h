@@ -78,10 +78,15 @@ std::string ioc_edge_binary();
 
 // --- Child processes ----------------------------------------------------------------------------
 
-// A child started with posix_spawnp (PATH is searched) in its own process group, stdin from
-// /dev/null, stdout and stderr appended (O_APPEND) to log_file, no other descriptors inherited,
-// signal dispositions and mask reset to defaults. The environment is the test's, with extra_env
-// added or overriding. Throws std::runtime_error if the program cannot be started.
+// A child started with fork + execve (argv[0] is looked up on PATH unless it has a slash) in its own
+// process group, stdin from /dev/null, stdout and stderr appended (O_APPEND) to log_file, no other
+// descriptors inherited, signal dispositions and mask reset to defaults. The environment is the
+// test's, with extra_env added or overriding. Throws std::runtime_error if the program cannot be
+// started (not found, not executable, ...).
+//
+// The child gets SIGKILL if the test process dies (PR_SET_PDEATHSIG), so a crashed or timed-out
+// test leaves no broker or daemon behind. Linux ties that to the creating *thread*: create a
+// Process on a thread that outlives it (the test's main thread), never on a short-lived helper.
 //
 // Not thread-safe: use one Process from one thread.
 class Process {

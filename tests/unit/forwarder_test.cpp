@@ -1,0 +1,164 @@
+// The forwarder's invariants (daemon/core/forwarder.h) with a scripted uplink and a real outbox.
+#include <catch2/catch.hpp>
+
+#include <future>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "core/forwarder.h"
+#include "support/fakes.h"
+#include "support/support.h"
+
+using namespace ioc_edge;
+using namespace std::chrono_literals;
+
+namespace {
+
+struct Rig {
+  test::TempDir dir;
+  test::FakeClock clock;
+  std::unique_ptr<Outbox> outbox;
+  test::FakeUplink uplink;
+  std::unique_ptr<Forwarder> fwd;
+
+  explicit Rig(ForwarderOptions o = defaults()) {
+    std::string err;
+    OutboxOptions oo{dir.file("o.db")};
+    oo.sync_full = false;
+    outbox = Outbox::open(oo, clock, err);
+    REQUIRE(outbox);
+    fwd = std::make_unique<Forwarder>(o, *outbox, uplink, clock, [] { return std::string("{}"); });
+  }
+  ~Rig() {
+    fwd.reset();
+    outbox->stop();
+  }
+  static ForwarderOptions defaults() {
+    ForwarderOptions o;
+    o.topic_prefix = "ioc/p/s";
+    o.header = {"s", "00000000-0000-4000-8000-000000000000", ""};
+    o.batch_max_readings = 10;
+    o.max_inflight = 3;
+    o.backlog_rate = 0;
+    o.reconnect_min = 1ms;
+    o.reconnect_max = 2ms;
+    return o;
+  }
+  void append(std::size_t n, const std::string& source = "gen") {
+    std::vector<NewRecord> recs;
+    Reading r;
+    r.point = "p";
+    r.value = 1.0;
+    for (std::size_t i = 0; i < n; ++i) recs.push_back({Priority::Normal, Kind::Data, source, reading_body_json(source, r)});
+    std::promise<void> p;
+    outbox->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
+    p.get_future().wait();
+  }
+  std::size_t data_outstanding() { return uplink.outstanding(); }
+  static std::set<std::int64_t> seqs(const Message& m) {
+    std::set<std::int64_t> out;
+    const auto j = nlohmann::json::parse(m.payload);
+    for (auto& r : j["readings"]) out.insert(r["seq"].get<std::int64_t>());
+    return out;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("records leave the outbox only after the broker acknowledges them", "[forwarder]") {
+  Rig rig;
+  rig.append(25);
+  rig.fwd->start();
+  // Window of 3 messages of at most 10 readings: 10 + 10 + 5.
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 3; }, 5s));
+  CHECK(rig.outbox->stats().pending == 25);
+  auto msgs = rig.uplink.outstanding_messages();
+  CHECK(msgs.back().topic == "ioc/p/s/data/gen");
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Delivered));
+  REQUIRE(test::wait_until([&] { return rig.outbox->stats().pending == 15; }, 5s));
+  while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
+  }
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
+  CHECK(rig.fwd->stats().readings_sent == 25);
+}
+
+TEST_CASE("the in-flight window is never exceeded", "[forwarder]") {
+  Rig rig;
+  rig.append(200);
+  rig.fwd->start();
+  std::size_t max_seen = 0;
+  for (int i = 0; i < 200 && rig.outbox->stats().pending > 0; ++i) {
+    test::wait_until([&] { return rig.data_outstanding() > 0 || rig.outbox->stats().pending == 0; }, 2s);
+    max_seen = std::max(max_seen, rig.data_outstanding());
+    rig.uplink.complete_one(PublishOutcome::Delivered);
+    rig.outbox->flush();
+  }
+  CHECK(max_seen == 3);
+  CHECK(rig.outbox->stats().pending == 0);
+}
+
+TEST_CASE("a failed publish reconnects and sends every unacknowledged record again", "[forwarder]") {
+  Rig rig;
+  rig.append(30);
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 3; }, 5s));
+  std::set<std::int64_t> first_round;
+  for (auto& m : rig.uplink.outstanding_messages())
+    if (m.topic.find("/data/") != std::string::npos)
+      for (auto s : Rig::seqs(m)) first_round.insert(s);
+  CHECK(first_round.size() == 30);
+  rig.uplink.complete_one(PublishOutcome::Delivered);                 // seqs 1..10 acknowledged
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 20; }, 5s));
+  rig.uplink.complete_one(PublishOutcome::RetryLater);                // the link dropped
+  // The fake clock drives the reconnect backoff (1-2 ms).
+  REQUIRE(test::wait_until([&] { rig.clock.advance(5ms); return rig.uplink.connect_calls >= 2; }, 5s));
+  // Stale completions from the old connection are ignored; what is left is sent again.
+  rig.uplink.complete_one(PublishOutcome::RetryLater);
+  std::set<std::int64_t> resent;
+  REQUIRE(test::wait_until([&] {
+    for (auto& m : rig.uplink.outstanding_messages())
+      if (m.topic.find("/data/") != std::string::npos)
+        for (auto s : Rig::seqs(m)) resent.insert(s);
+    return resent.size() >= 20;
+  }, 5s));
+  for (std::int64_t s = 11; s <= 30; ++s) CHECK(resent.count(s) == 1);
+}
+
+TEST_CASE("after reconnecting, new records go out before the backlog", "[forwarder]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 1;
+  Rig rig(o);
+  rig.append(50);  // the backlog
+  rig.uplink.auto_connect = false;
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.uplink.connect_calls >= 1; }, 5s));
+  rig.uplink.events.connected();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  CHECK(*Rig::seqs(rig.uplink.outstanding_messages().back()).begin() == 1);  // backlog starts at the oldest
+  rig.append(5, "live");                                                     // live data arrives
+  rig.uplink.complete_one(PublishOutcome::Delivered);
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  const auto next = rig.uplink.outstanding_messages().back();
+  CHECK(next.topic == "ioc/p/s/data/live");
+  CHECK(*Rig::seqs(next).begin() == 51);
+}
+
+TEST_CASE("backlog_rate caps the backlog's bandwidth", "[forwarder]") {
+  auto o = Rig::defaults();
+  o.backlog_rate = 1;  // one byte per second: one message, then nothing for a long time
+  o.batch_max_bytes = 1024;  // the first message may use one batch's worth at once
+  o.max_inflight = 10;
+  Rig rig(o);
+  rig.append(100);
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() >= 1; }, 5s));
+  while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
+  }
+  // The fake clock stands still: the bucket does not refill, so nothing more is sent.
+  rig.outbox->flush();
+  CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 0; }, 300ms));
+  CHECK(rig.outbox->stats().pending == 90);
+  rig.clock.advance(std::chrono::hours(1));  // refills to one burst (one batch of bytes)
+  CHECK(test::wait_until([&] { return rig.data_outstanding() > 0; }, 5s));
+}
