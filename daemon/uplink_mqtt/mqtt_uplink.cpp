@@ -3,6 +3,7 @@
 #include <mqtt/async_client.h>
 
 #include "core/log.h"
+#include "uplink_mqtt/tls_probe.h"
 
 namespace ioc_edge {
 
@@ -52,6 +53,20 @@ std::string describe_rc(int rc) {
 
 MqttUplink::MqttUplink(MqttUplinkOptions opts)
     : opts_(std::move(opts)), paho_uri_(paho_uri(opts_.url)), log_(logger("uplink")) {
+  {
+    // host and port for the TLS probe, from "ssl://host:port" or "ssl://[v6]:port"
+    const auto hostport = paho_uri_.substr(paho_uri_.find("://") + 3);
+    const auto colon = hostport.rfind(':');
+    const bool has_port = colon != std::string::npos && hostport.find(']', colon) == std::string::npos;
+    probe_.host = has_port ? hostport.substr(0, colon) : hostport;
+    if (probe_.host.size() > 2 && probe_.host.front() == '[') probe_.host = probe_.host.substr(1, probe_.host.size() - 2);
+    probe_.port = has_port ? std::stoi(hostport.substr(colon + 1)) : 8883;
+    probe_.ca_file = opts_.ca_file;
+    probe_.cert_file = opts_.cert_file;
+    probe_.key_file = opts_.key_file;
+    probe_.verify_hostname = opts_.verify_hostname;
+    probe_.timeout = std::chrono::seconds(opts_.connect_timeout_s);
+  }
   connect_listener_ = std::make_unique<Listener>([this](const mqtt::token& t, bool ok) {
     if (reinterpret_cast<std::uintptr_t>(t.get_user_context()) != attempt_.load()) return;  // stale attempt
     if (ok) {
@@ -59,10 +74,9 @@ MqttUplink::MqttUplink(MqttUplinkOptions opts)
       return;
     }
     std::string why = describe_rc(t.get_return_code());
-    {
-      std::lock_guard lk(mu_);
-      if (!last_tls_error_.empty()) why = "TLS handshake failed: " + last_tls_error_;
-      last_tls_error_.clear();
+    if (t.get_return_code() == MQTTASYNC_FAILURE && paho_uri_.rfind("ssl://", 0) == 0) {
+      // Paho says only "TCP/TLS connect failure": find out which, with one probe of our own.
+      if (auto explained = explain_tls_failure(probe_); !explained.empty()) why = explained;
     }
     if (events_.down) events_.down(why);
   });
@@ -110,10 +124,6 @@ void MqttUplink::connect() {
   // A fresh client for every attempt (see the header). Destroying the old one stops its threads.
   client_.reset();
   fail_all_pending("reconnecting");
-  {
-    std::lock_guard lk(mu_);
-    last_tls_error_.clear();
-  }
   try {
     mqtt::create_options copts(MQTTVERSION_3_1_1, opts_.max_buffered);
     client_ = std::make_unique<mqtt::async_client>(paho_uri_, opts_.client_id, copts, nullptr);
@@ -140,11 +150,9 @@ void MqttUplink::connect() {
       if (!opts_.key_file.empty()) ssl.set_private_key(opts_.key_file);
       ssl.set_enable_server_cert_auth(true);
       ssl.set_verify(opts_.verify_hostname);
+      // Paho ignores sslVersion with OpenSSL >= 1.1; OpenSSL 3 (Debian 12) refuses TLS < 1.2 at its
+      // default security level, so TLS 1.2+ holds. No error handler: it dangles in Paho C++ 1.2.0.
       ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
-      ssl.set_error_handler([this](const std::string& msg) {
-        std::lock_guard lk(mu_);
-        if (last_tls_error_.empty()) last_tls_error_ = msg;
-      });
       co.set_ssl(std::move(ssl));
     }
     client_->connect(co, reinterpret_cast<void*>(static_cast<std::uintptr_t>(attempt)), *connect_listener_);

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "core/uplink.h"
+#include "uplink_mqtt/tls_probe.h"
 
 namespace mqtt {
 class async_client;
@@ -69,7 +70,7 @@ class MqttUplink final : public Uplink {
   std::mutex mu_;
   std::map<std::uintptr_t, PublishDone> pending_;
   std::uintptr_t next_id_ = 1;
-  std::string last_tls_error_;
+  TlsProbe probe_;
 };
 
 }  // namespace ioc_edge

@@ -1,0 +1,79 @@
+// A full disk: a clear error, nothing stored is lost, new data is refused (not pretended), and the
+// daemon recovers by itself when space returns. The data directory is a small tmpfs.
+#include <sys/mount.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "integration/daemon_rig.h"
+
+using namespace ioc_edge::test;
+
+namespace {
+
+// A tmpfs of `size` mounted on a fresh directory; unmounted on destruction.
+class SmallDisk {
+ public:
+  SmallDisk(const std::string& path, const std::string& size) : path_(path) {
+    std::filesystem::create_directories(path);
+    const std::string opts = "size=" + size + ",mode=0755";
+    const int rc = ::mount("tmpfs", path.c_str(), "tmpfs", 0, opts.c_str());
+    INFO("mounting a tmpfs needs root (CAP_SYS_ADMIN); errno " << errno);
+    REQUIRE(rc == 0);
+  }
+  ~SmallDisk() { ::umount2(path_.c_str(), MNT_DETACH); }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace
+
+TEST_CASE("a full disk refuses new data with a clear error, keeps what is stored, and recovers",
+          "[integration][diskfull]") {
+  TempDir mnt;
+  SmallDisk disk(mnt.file("disk"), "4m");
+  RigOptions o;
+  o.data_dir = mnt.file("disk") + "/data";
+  o.sources = "[[source]]\nname = \"tram-bom-1\"\ntype = \"generator\"\nrate = 20000\npoints = 8\n";
+  DaemonRig rig(o);
+  rig.proxy().cut();  // the link is down, so the backlog fills the disk
+  // Leave about 2.5 MB for the database.
+  const auto filler = mnt.file("disk") + "/filler";
+  {
+    std::ofstream f(filler, std::ios::binary);
+    const std::string block(1 << 16, 'x');
+    for (int i = 0; i < 24; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
+  rig.start();
+  REQUIRE(wait_until([&] { return !rig.status()["backlog"]["fault"].is_null(); }, 30s));
+  const auto st = rig.status();
+  CHECK_THAT(st["backlog"]["fault"].get<std::string>(), Catch::Contains("disk full"));
+  CHECK(st["sources"][0]["refused"].get<std::int64_t>() > 0);
+  CHECK(http_get(rig.status_port(), "/healthz").status == 503);
+  CHECK_THAT(rig.daemon_log(), Catch::Contains("disk full: cannot store new data"));
+  // Still running, and what was stored is still counted.
+  CHECK(rig.daemon().running());
+  const auto stored = st["backlog"]["readings"].get<std::int64_t>();
+  CHECK(stored > 0);
+
+  // Space returns: the daemon notices by itself and accepts data again.
+  std::filesystem::remove(filler);
+  REQUIRE(wait_until([&] { return rig.status()["backlog"]["fault"].is_null(); }, 30s));
+  CHECK(http_get(rig.status_port(), "/healthz").status == 200);
+  CHECK_THAT(rig.daemon_log(), Catch::Contains("storage recovered"));
+  REQUIRE(wait_until([&] { return rig.backlog() > stored; }, 30s));
+
+  // Everything committed reaches the IOC once the link returns; nothing was lost.
+  REQUIRE(rig.stop() == 0);
+  rig.options().sources = "";
+  rig.rewrite_config();
+  rig.proxy().restore();
+  rig.start();
+  REQUIRE(wait_until([&] { return rig.backlog() == 0; }, 60s));
+  REQUIRE(rig.stop() == 0);
+  const auto last = rig.last_seq_on_disk();
+  CHECK(rig.missing(last).empty());
+  CHECK(rig.gap_seqs().empty());
+  CHECK(rig.integrity_check() == "ok");
+}
