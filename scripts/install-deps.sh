@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs every Debian package ioc-edge needs to build, test, benchmark and run its demo.
+# Debian 12 (bookworm), as root. Safe to run again.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev libsqlite3-dev libmodbus-dev
+  libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
+  # tests and benchmarks
+  catch2 libbenchmark-dev mosquitto mosquitto-clients openssl socat sqlite3 procps iproute2
+  python3 python3-jsonschema python3-pymodbus python3-serial python3-serial-asyncio
+)
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps.sh: run as root (apt-get installs packages)" >&2
+  exit 1
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+# The packaged broker must not hold port 1883 or run as a service during tests and the demo.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
+  systemctl stop mosquitto || true
+fi
+echo "install-deps: done"
