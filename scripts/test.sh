@@ -21,19 +21,19 @@ run_suite() {  # $1 = build dir, $2 = label (for the log), rest = ctest argument
 }
 
 echo "=== build: RelWithDebInfo ==="
-BUILD_DIR="$root/build" bash scripts/build.sh
+BUILD_DIR="$root/build" bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_BENCH=ON -DIOC_EDGE_SANITIZE=
 run_suite "$root/build" "all (unit, integration, chaos)" -j 2
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "=== build: ASan + UBSan ==="
   BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug TARGETS="ioc-edge unit_tests integration_tests chaos_tests" \
-    bash scripts/build.sh -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF
+    bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     run_suite "$root/build-asan" "ASan + UBSan"
 
   echo "=== build: TSan ==="
   BUILD_DIR="$root/build-tsan" BUILD_TYPE=Debug TARGETS="unit_tests" \
-    bash scripts/build.sh -DIOC_EDGE_SANITIZE=thread -DIOC_EDGE_BENCH=OFF
+    bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=thread -DIOC_EDGE_BENCH=OFF
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "$root/build-tsan" "TSan (threaded core)" -L unit
 fi
 echo "=== all tests passed in $(( $(date +%s) - start )) s ==="

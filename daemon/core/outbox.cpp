@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
+#include <fcntl.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -19,6 +23,12 @@ constexpr int kSchemaVersion = 1;
 constexpr std::int64_t kHeadroomBytes = 16ll << 20;  // room above max_size for deletes and the gap event
 constexpr std::size_t kMaxRangesPerGap = 1000;
 constexpr std::size_t kEvictChunk = 50000;
+// Disk kept free for deletes and checkpoints (the "headroom"): max_size / 32, within 2..64 MiB.
+// Appends are refused when less than half of it is free on the disk; the other half is held by the
+// reserve file, released when even deletes fail. The WAL is checkpointed before it outgrows a
+// quarter of it, so a checkpoint never needs more disk than the headroom holds.
+constexpr std::uint64_t kHeadroomMin = 2ull << 20;
+constexpr std::uint64_t kHeadroomMax = 64ull << 20;
 
 // RAII prepared statement. All SQL of the daemon lives in this file.
 class Stmt {
@@ -35,10 +45,12 @@ class Stmt {
     sqlite3_bind_int64(s_, i, v);
     return *this;
   }
+  // SQLITE_STATIC: the string must outlive the step; temporaries are refused at compile time.
   Stmt& bind(int i, const std::string& v) {
     sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
     return *this;
   }
+  Stmt& bind(int i, std::string&& v) = delete;
   int step() { return sqlite3_step(s_); }
   void reset() {
     sqlite3_reset(s_);
@@ -102,6 +114,7 @@ bool Outbox::open_db(std::string& error) {
   std::error_code ec;
   const fs::path path(opts_.path);
   if (path.has_parent_path()) fs::create_directories(path.parent_path(), ec);
+  dir_ = path.has_parent_path() ? path.parent_path().string() : ".";
 
   for (int attempt = 0; attempt < 2; ++attempt) {
     if (db_) {
@@ -198,6 +211,9 @@ bool Outbox::open_db(std::string& error) {
     if (ps && ps.step() == SQLITE_ROW) page_size_ = ps.i64(0);
     const auto max_pages = static_cast<std::int64_t>((opts_.max_size + kHeadroomBytes) / page_size_);
     exec(("PRAGMA max_page_count=" + std::to_string(max_pages)).c_str());
+    const auto wal_pages = static_cast<std::int64_t>(headroom_bytes() / 4 / static_cast<std::uint64_t>(page_size_));
+    exec(("PRAGMA wal_autocheckpoint=" + std::to_string(std::max<std::int64_t>(64, wal_pages))).c_str());
+    exec(("PRAGMA journal_size_limit=" + std::to_string(headroom_bytes() / 4)).c_str());
   }
   {
     Stmt counts(db_, "SELECT key, value FROM meta WHERE key LIKE 'count.%'");
@@ -209,6 +225,7 @@ bool Outbox::open_db(std::string& error) {
     Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name='records'");
     if (seq && seq.step() == SQLITE_ROW) last_seq_ = seq.i64(0);
   }
+  ensure_reserve();
   refresh_stats_after_delete();
   log_->info("opened {} (store {}, {} records pending, last seq {}, sync {})", opts_.path, store_uuid_,
              stats().pending, last_seq_.load(), opts_.sync_full ? "full" : "normal");
@@ -348,7 +365,9 @@ void Outbox::run() {
     {
       std::unique_lock lk(mu_);
       // Relative wait: the injected clock need not be std::chrono::steady_clock.
-      const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(next_age_check_ - clock_.steady()),
+      auto until = next_age_check_;
+      if (!deferred_removes_.empty()) until = std::min(until, fault_probe_at_);
+      const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_.steady()),
                                    std::chrono::milliseconds(0), std::chrono::milliseconds(5000));
       cv_.wait_for(lk, wait, [&] {
         return stopping_ || !queued_appends_.empty() || !queued_removes_.empty() || !tasks_.empty();
@@ -360,6 +379,14 @@ void Outbox::run() {
       stopping = stopping_;
     }
     for (auto& t : tasks) t();
+    const bool probe_due = [&] {
+      std::lock_guard lk(mu_);
+      return clock_.steady() >= fault_probe_at_;
+    }();
+    if (!deferred_removes_.empty() && probe_due) {
+      removes.insert(removes.end(), deferred_removes_.begin(), deferred_removes_.end());
+      deferred_removes_.clear();
+    }
     if (!appends.empty() || !removes.empty()) commit_batch(appends, removes);
     enforce_limits();
     if (stopping) {
@@ -370,7 +397,7 @@ void Outbox::run() {
 }
 
 void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
-                          std::vector<SeqRange>& removes) {
+                          std::vector<SeqRange>& removes, bool keep_fault) {
   const std::int64_t now = clock_.now_ms();
   std::int64_t delta[kPriorityLevels] = {};
   std::int64_t removed_now = 0;
@@ -382,6 +409,22 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     failed_step = step;
     rc = sqlite3_extended_errcode(db_);
   };
+
+  // Below the headroom: refuse new data before SQLite would hit the wall (invariant 6), but go on
+  // deleting what was delivered, which is how the space comes back.
+  if (!appends.empty()) {
+    if (const auto low = low_on_disk()) {
+      std::size_t refused = 0;
+      for (auto& [records, done] : appends) refused += records.size();
+      refused_ += refused;
+      set_fault(*low);
+      for (auto& [records, done] : appends)
+        if (done) done({AppendStatus::Refused, *low, 0, 0});
+      appends.clear();
+      keep_fault = true;
+      if (removes.empty()) return;
+    }
+  }
 
   if (!exec("BEGIN IMMEDIATE")) {
     fail("begin");
@@ -457,9 +500,23 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     set_fault(reason);
     for (auto& [records, done] : appends)
       if (done) done({AppendStatus::Refused, reason, 0, 0});
-    if (!removes.empty()) {  // acknowledged records stay until a delete commits; a resend is harmless
-      std::lock_guard lk(mu_);
-      queued_removes_.insert(queued_removes_.end(), removes.begin(), removes.end());
+    appends.clear();
+    if (!removes.empty()) {
+      // Deleting needs WAL space too. The reserve file exists for this moment: give its space
+      // back so that what the IOC acknowledged can leave and the buffer can drain (invariant 6).
+      // First give back the WAL's space (its frames are committed; a checkpoint moves them into
+      // the database file, where deletes only free pages), then the reserve.
+      if ((rc & 0xFF) == SQLITE_FULL && !keep_fault && (checkpoint_truncate() || release_reserve())) {
+        commit_batch(appends, removes, /*keep_fault=*/true);
+        return;
+      }
+      if ((rc & 0xFF) == SQLITE_FULL && keep_fault && release_reserve()) {
+        commit_batch(appends, removes, /*keep_fault=*/true);
+        return;
+      }
+      // Acknowledged records stay until a delete commits (a resend is harmless); retried with
+      // the next probe, not in a loop.
+      deferred_removes_.insert(deferred_removes_.end(), removes.begin(), removes.end());
     }
     return;
   }
@@ -471,7 +528,10 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   for (auto& [records, done] : appends) n += records.size();
   appended_ += n;
   removed_ += static_cast<std::uint64_t>(removed_now);
-  clear_fault();
+  if (!keep_fault)
+    clear_fault();  // the released reserve does not mean the disk has room again
+  else
+    checkpoint_truncate();  // keep the WAL from eating the space the deletes just freed
 
   if (removed_now > 0 || oldest_at_ms_ == 0) refresh_stats_after_delete();
   if (n > 0) {  // tell the forwarder before the producers, so that what they see as stored is sendable
@@ -606,9 +666,10 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   std::int64_t gap_seq = 0;
   if (ok) {
     Stmt ins(db_, "INSERT INTO records(prio, kind, at, source, body) VALUES(?,?,?,?,?)");
+    const std::string source = "_gateway";
     for (const auto& b : bodies) {
       ins.bind(1, static_cast<std::int64_t>(Priority::System)).bind(2, static_cast<std::int64_t>(Kind::Event));
-      ins.bind(3, clock_.now_ms()).bind(4, std::string("_gateway")).bind(5, b);
+      ins.bind(3, clock_.now_ms()).bind(4, source).bind(5, b);
       ok = ins.step() == SQLITE_DONE;
       ins.reset();
       if (!ok) break;
@@ -617,11 +678,13 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   }
   if (ok) {
     Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
-    upd.bind(1, -deleted).bind(2, "count." + std::to_string(static_cast<int>(prio)));
+    const std::string key = "count." + std::to_string(static_cast<int>(prio));
+    const std::string sys_key = "count." + std::to_string(static_cast<int>(Priority::System));
+    upd.bind(1, -deleted).bind(2, key);
     ok = upd.step() == SQLITE_DONE;
     upd.reset();
     const auto sys = static_cast<std::int64_t>(bodies.size());
-    upd.bind(1, sys).bind(2, "count." + std::to_string(static_cast<int>(Priority::System)));
+    upd.bind(1, sys).bind(2, sys_key);
     ok = ok && upd.step() == SQLITE_DONE;
   }
   if (ok) ok = exec("COMMIT");
@@ -659,6 +722,49 @@ void Outbox::clear_fault() {
   if (fault_.empty()) return;
   log_->warn("storage recovered ({} cleared); accepting data again", fault_);
   fault_.clear();
+  ensure_reserve();
+}
+
+std::uint64_t Outbox::headroom_bytes() const {
+  return std::clamp<std::uint64_t>(opts_.max_size / 32, kHeadroomMin, kHeadroomMax);
+}
+
+std::uint64_t Outbox::reserve_bytes() const { return headroom_bytes() / 2; }
+
+std::optional<std::string> Outbox::low_on_disk() const {
+  struct statvfs st {};
+  if (::statvfs(dir_.c_str(), &st) != 0) return std::nullopt;
+  const auto free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
+  if (free_bytes >= headroom_bytes() / 2) return std::nullopt;
+  return "disk full: cannot store new data in " + opts_.path + ": " + std::to_string(free_bytes / 1024) +
+         " KiB free, and " + std::to_string(headroom_bytes() / 2 / 1024) +
+         " KiB are kept free so that delivered data can always be deleted";
+}
+
+void Outbox::ensure_reserve() {
+  const auto path = opts_.path + ".reserve";
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+  if (fd < 0) return;
+  const int rc = ::posix_fallocate(fd, 0, static_cast<off_t>(reserve_bytes()));
+  ::close(fd);
+  if (rc != 0) {
+    ::unlink(path.c_str());  // a partial reserve would only hide how full the disk is
+    log_->warn("cannot set aside {} KiB of disk for deleting data when the disk is full: {}", reserve_bytes() / 1024,
+               std::strerror(rc));
+  }
+}
+
+bool Outbox::checkpoint_truncate() {
+  int wal_frames = 0, moved = 0;
+  const int rc = sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, &wal_frames, &moved);
+  return rc == SQLITE_OK && wal_frames > 0;
+}
+
+bool Outbox::release_reserve() {
+  const auto path = opts_.path + ".reserve";
+  if (::unlink(path.c_str()) != 0) return false;
+  log_->warn("disk full: released the {} KiB reserve so that acknowledged data can be deleted", reserve_bytes() / 1024);
+  return true;
 }
 
 }  // namespace ioc_edge

@@ -33,6 +33,10 @@
 //     error, nothing stored is touched, and new appends are refused without touching the disk until
 //     a probe (every second) succeeds. A failed fsync is never retried: the process exits and
 //     systemd restarts it (PITFALLS.md).
+//     Appends are refused while less than half the headroom (max_size / 32, 2..64 MiB) is free
+//     on the disk, so deletes and checkpoints always have room; a reserve file (<path>.reserve,
+//     the other half) holds space against other programs and is released if even a delete fails;
+//     it is set aside again once writes succeed. The WAL is kept under a quarter of the headroom.
 //  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
 //     disk, decides what is dropped when the office is offline for long.
 //
@@ -160,11 +164,17 @@ class Outbox {
   bool open_db(std::string& error);
   void run();
   void commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
-                    std::vector<SeqRange>& removes);
+                    std::vector<SeqRange>& removes, bool keep_fault = false);
   void enforce_limits();
   bool evict(Priority prio, std::size_t max_rows, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
   void set_fault(const std::string& what);
+  std::uint64_t headroom_bytes() const;
+  std::uint64_t reserve_bytes() const;
+  std::optional<std::string> low_on_disk() const;  // the refusal message when below the headroom
+  void ensure_reserve();
+  bool release_reserve();
+  bool checkpoint_truncate();  // true if the WAL held frames and was emptied
   void clear_fault();
   bool exec(const char* sql);
   std::string errmsg() const;
@@ -174,6 +184,7 @@ class Outbox {
   std::shared_ptr<spdlog::logger> log_;
   sqlite3* db_ = nullptr;
   std::string store_uuid_;
+  std::string dir_;  // the directory holding the database, for free-space checks
   std::int64_t page_size_ = 4096;
 
   mutable std::mutex mu_;
@@ -194,6 +205,7 @@ class Outbox {
   std::atomic<std::uint64_t> file_bytes_{0};
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
+  std::vector<SeqRange> deferred_removes_;  // deletes that failed on a full disk, retried at the next probe
   RateLimit evict_log_{std::chrono::seconds(60)};
 
   std::thread thread_;

@@ -120,6 +120,8 @@ std::string explain_tls_failure(const TlsProbe& p) {
       if (why.find("certificate required") != std::string::npos || why.find("unknown ca") != std::string::npos ||
           why.find("bad certificate") != std::string::npos)
         out = "the IOC broker refused this office's client certificate (" + why + "); check cert_file and key_file";
+      else if (why.find("unexpected eof") != std::string::npos)
+        out = "the connection was closed during the TLS handshake (a network device or the broker dropped it)";
       else
         out = "TLS handshake failed: " + why;
     }

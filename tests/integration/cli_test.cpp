@@ -80,7 +80,7 @@ TEST_CASE("run refuses an invalid file with exit 78 and the same messages", "[in
   CHECK_THAT(res.output, Catch::Contains(bad + ":6:16: [uplink] max_inflight: must be 1..65535, got 0"));
 }
 
-TEST_CASE("bad usage exits 2; version exits 0", "[integration][cli]") {
+TEST_CASE("bad usage exits 2, version exits 0", "[integration][cli]") {
   TempDir dir;
   CHECK(run({"frobnicate"}, dir).code == 2);
   CHECK(run({"check-config"}, dir).code == 2);
@@ -89,7 +89,7 @@ TEST_CASE("bad usage exits 2; version exits 0", "[integration][cli]") {
   CHECK_THAT(v.output, Catch::StartsWith("ioc-edge "));
 }
 
-TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM; status prints the backlog",
+TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM, status prints the backlog",
           "[integration][cli][lifecycle]") {
   RigOptions o;
   o.proxy = true;
