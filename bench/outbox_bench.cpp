@@ -34,16 +34,21 @@ std::string body(std::int64_t i) {
   return reading_body_json("tram-bom-1", r);
 }
 
-// range(0) = 1: the outbox's schema (with its (prio, seq) index); 0: the table alone.
-void BM_RawSqlite1000RowTxn(benchmark::State& state) {
-  const auto path = temp_db();
+// A raw connection on a new file with the outbox's table (and its index when `index`).
+sqlite3* open_raw(bool index) {
   sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
+  sqlite3_open(temp_db().c_str(), &db);
   sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
                    "CREATE TABLE records(seq INTEGER PRIMARY KEY AUTOINCREMENT, prio INTEGER NOT NULL, kind INTEGER NOT NULL,"
                    " at INTEGER NOT NULL, source TEXT NOT NULL, body TEXT NOT NULL);",
                nullptr, nullptr, nullptr);
-  if (state.range(0) == 1) sqlite3_exec(db, "CREATE INDEX records_prio_seq ON records(prio, seq);", nullptr, nullptr, nullptr);
+  if (index) sqlite3_exec(db, "CREATE INDEX records_prio_seq ON records(prio, seq);", nullptr, nullptr, nullptr);
+  return db;
+}
+
+// range(0) = 1: the outbox's schema (with its (prio, seq) index); 0: the table alone.
+void BM_RawSqlite1000RowTxn(benchmark::State& state) {
+  sqlite3* db = open_raw(state.range(0) == 1);
   sqlite3_stmt* ins = nullptr;
   sqlite3_prepare_v2(db, "INSERT INTO records(prio, kind, at, source, body) VALUES(1,0,?,?,?)", -1, &ins, nullptr);
   std::vector<std::string> bodies;
@@ -70,14 +75,7 @@ void BM_RawSqlite1000RowTxn(benchmark::State& state) {
 // The ceiling of draining: raw SQLite reading the 500 oldest rows and deleting them, one
 // transaction per batch (sync = FULL), on a table pre-filled with 1,000,000 rows.
 void BM_RawSqliteReadDelete500(benchmark::State& state) {
-  const auto path = temp_db();
-  sqlite3* db = nullptr;
-  sqlite3_open(path.c_str(), &db);
-  sqlite3_exec(db, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                   "CREATE TABLE records(seq INTEGER PRIMARY KEY AUTOINCREMENT, prio INTEGER NOT NULL, kind INTEGER NOT NULL,"
-                   " at INTEGER NOT NULL, source TEXT NOT NULL, body TEXT NOT NULL);"
-                   "CREATE INDEX records_prio_seq ON records(prio, seq);",
-               nullptr, nullptr, nullptr);
+  sqlite3* db = open_raw(true);
   sqlite3_stmt* ins = nullptr;
   sqlite3_prepare_v2(db, "INSERT INTO records(prio, kind, at, source, body) VALUES(1,0,0,'tram-bom-1',?)", -1, &ins, nullptr);
   sqlite3_exec(db, "BEGIN", nullptr, nullptr, nullptr);

@@ -2,12 +2,15 @@
 #include "drivers/builtin.h"
 
 #include "drivers/generator/generator_source.h"
+#include "drivers/modbus/modbus_config.h"
+#include "drivers/modbus/modbus_source.h"
 
 namespace ioc_edge {
 
 const std::vector<Driver>& builtin_drivers() {
   static const std::vector<Driver> drivers = {
       {"generator", "synthetic readings at a fixed rate, for demos and benchmarks", generator::parse_config, generator::create},
+      {"modbus", "Modbus TCP and RTU devices polled on schedules (libmodbus)", modbus::parse_config, modbus::create},
   };
   return drivers;
 }

@@ -27,11 +27,7 @@ TEST_CASE("kill -9 at random moments loses no committed reading", "[chaos][kill9
     rig.kill9();
   }
   // A last clean run without the generator drains the outbox.
-  rig.options().sources = "";
-  rig.rewrite_config();
-  rig.start();
-  REQUIRE(wait_until([&] { return rig.backlog() == 0; }, 60s));
-  REQUIRE(rig.stop() == 0);
+  rig.drain_without_sources(60s);
 
   const auto last = rig.last_seq_on_disk();
   INFO("last committed seq " << last << ", received " << rig.collector().distinct_data_seqs() << " distinct, "

@@ -78,6 +78,18 @@ class DaemonRig {
     REQUIRE(rc);
     return *rc;
   }
+  // Runs the daemon once more without sources, with the link up, until the outbox is empty, and
+  // stops it: afterwards every committed seq has either reached the IOC or been named in a gap.
+  void drain_without_sources(std::chrono::seconds timeout = 60s) {
+    opts_.sources = "";
+    rewrite_config();
+    if (proxy_) proxy_->restore();
+    start();
+    const bool drained = wait_until([&] { return backlog() == 0; }, timeout);
+    INFO("backlog still " << backlog());
+    REQUIRE(drained);
+    REQUIRE(stop() == 0);
+  }
   void kill9() {
     daemon_->signal(SIGKILL);
     REQUIRE(daemon_->wait_exit(10s));

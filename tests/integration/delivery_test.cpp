@@ -87,11 +87,7 @@ TEST_CASE("a link outage while generating loses nothing", "[integration][outage]
   REQUIRE(rig.stop() == 0);
 
   // Stop the producer, then let a second run drain what was left, and count.
-  rig.options().sources = "";
-  rig.rewrite_config();
-  rig.start();
-  REQUIRE(wait_until([&] { return rig.backlog() == 0; }, 30s));
-  REQUIRE(rig.stop() == 0);
+  rig.drain_without_sources(30s);
   const auto last = rig.last_seq_on_disk();
   REQUIRE(last > 2500);
   const auto missing = rig.missing(last);
@@ -110,12 +106,7 @@ TEST_CASE("eviction during a long outage tells the IOC exactly what was dropped"
   REQUIRE(wait_until([&] { return rig.stat("backlog", "evicted") > 5000; }, 30s));
   // A gap is never silent: stop producing, restore the link, drain everything, then count.
   REQUIRE(rig.stop() == 0);
-  rig.options().sources = "";
-  rig.rewrite_config();
-  rig.proxy().restore();
-  rig.start();
-  REQUIRE(wait_until([&] { return rig.backlog() == 0; }, 60s));
-  REQUIRE(rig.stop() == 0);
+  rig.drain_without_sources(60s);
 
   const auto last = rig.last_seq_on_disk();
   const auto gaps = rig.gap_seqs();

@@ -72,12 +72,7 @@ TEST_CASE("a full disk refuses new data with a clear error, keeps what is stored
   // On a full disk the link returns: deleting what the IOC acknowledged needs disk space too,
   // which the reserve provides. Everything committed reaches the IOC; nothing was lost.
   REQUIRE(rig.stop() == 0);
-  rig.options().sources = "";
-  rig.rewrite_config();
-  rig.proxy().restore();
-  rig.start();
-  REQUIRE(wait_until([&] { return rig.backlog() == 0; }, 120s));
-  REQUIRE(rig.stop() == 0);
+  rig.drain_without_sources(120s);
   const auto last = rig.last_seq_on_disk();
   CHECK(rig.missing(last).empty());
   CHECK(rig.gap_seqs().empty());

@@ -1,0 +1,70 @@
+#pragma once
+// The `modbus` source's configuration: one device (a unit id behind a TCP address or a serial line)
+// and its points. See drivers/modbus/README.md for every key.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "core/source.h"
+
+namespace ioc_edge {
+class TableReader;
+}
+
+namespace ioc_edge::modbus {
+
+enum class RegisterKind : std::uint8_t { Coil, Discrete, Holding, Input };
+enum class DataType : std::uint8_t { Bool, Int16, Uint16, Int32, Uint32, Int64, Uint64, Float32, Float64, String };
+// Byte/word order of multi-register values, named by where bytes A (most significant) .. D land.
+enum class Order : std::uint8_t { ABCD, CDAB, BADC, DCBA };
+
+std::string_view to_string(RegisterKind k);
+std::string_view to_string(DataType t);
+std::string_view to_string(Order o);
+
+struct Point {
+  std::string name;
+  RegisterKind kind = RegisterKind::Holding;
+  std::uint16_t address = 0;
+  DataType type = DataType::Uint16;
+  Order order = Order::ABCD;
+  double scale = 1.0;
+  double offset = 0.0;
+  std::string unit;
+  int length = 0;   // string: registers (2 characters each)
+  int bit = -1;     // bool from one bit (0..15) of a holding/input register
+  std::chrono::milliseconds every{0};  // 0: the device's `every`
+};
+
+// Registers (or bits, for coils/discrete inputs) a point occupies.
+int width(const Point& p);
+
+struct SerialSettings {
+  std::string device;
+  int baud = 9600;
+  char parity = 'N';  // N, E, O
+  int data_bits = 8;
+  int stop_bits = 1;
+};
+
+struct Config final : DriverConfig {
+  std::string url;          // as written: the key that groups devices onto one connection
+  bool rtu = false;
+  std::string host;         // tcp
+  int port = 502;           // tcp
+  SerialSettings serial;    // rtu
+  int unit_id = 1;
+  std::chrono::milliseconds every{5000};
+  std::chrono::milliseconds timeout{1000};
+  std::chrono::milliseconds retry_max{60000};  // longest wait between attempts at a dead device
+  int max_gap = 16;            // unused registers a request may span to join two points
+  int max_registers = 125;     // per request (the protocol allows 125)
+  int max_bits = 2000;         // per request for coils / discrete inputs (the protocol allows 2000)
+  std::vector<Point> points;
+};
+
+std::unique_ptr<DriverConfig> parse_config(TableReader& section);
+
+}  // namespace ioc_edge::modbus

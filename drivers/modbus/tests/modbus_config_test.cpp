@@ -1,0 +1,81 @@
+// The modbus section's keys and every class of mistake, with line and column.
+#include <catch2/catch.hpp>
+
+#include "drivers/builtin.h"
+#include "drivers/modbus/modbus_config.h"
+#include "settings/settings.h"
+
+using namespace ioc_edge;
+
+namespace {
+const std::string kHead = "[gateway]\nsite = \"s\"\nprovince = \"p\"\n[uplink]\nurl = \"mqtt://127.0.0.1:1\"\n";  // 5 lines
+
+LoadResult load(const std::string& source) { return load_settings_text(kHead + source, "m.toml", builtin_drivers()); }
+
+const char* kMeter = R"([[source]]
+name = "dong-ho-dien-ubnd"
+type = "modbus"
+url = "tcp://192.168.1.50:502"
+unit_id = 1
+every = "5s"
+timeout = "1s"
+  [[source.point]]
+  name = "voltage_l1"
+  register = "input"
+  address = 0
+  type = "float32"
+  order = "ABCD"
+  scale = 1.0
+  offset = 0.0
+  unit = "V"
+)";
+}  // namespace
+
+TEST_CASE("modbus config: the documented example loads", "[modbus][config]") {
+  auto res = load(kMeter);
+  INFO(res.diagnostics.format());
+  REQUIRE(res.settings);
+  const auto& c = static_cast<const modbus::Config&>(*res.settings->sources[0].config);
+  CHECK(c.host == "192.168.1.50");
+  CHECK(c.port == 502);
+  CHECK_FALSE(c.rtu);
+  CHECK(c.every == std::chrono::seconds(5));
+  REQUIRE(c.points.size() == 1);
+  CHECK(c.points[0].kind == modbus::RegisterKind::Input);
+  CHECK(c.points[0].type == modbus::DataType::Float32);
+  CHECK(c.points[0].unit == "V");
+}
+
+TEST_CASE("modbus config: rtu settings", "[modbus][config]") {
+  auto res = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"rtu:///dev/ttyUSB0\"\nbaud = 19200\nparity = \"even\"\n"
+                  "[[source.point]]\nname = \"level\"\naddress = 3\ntype = \"int16\"\nscale = 0.01\n");
+  INFO(res.diagnostics.format());
+  REQUIRE(res.settings);
+  const auto& c = static_cast<const modbus::Config&>(*res.settings->sources[0].config);
+  CHECK(c.rtu);
+  CHECK(c.serial.device == "/dev/ttyUSB0");
+  CHECK(c.serial.baud == 19200);
+  CHECK(c.serial.parity == 'E');
+}
+
+TEST_CASE("modbus config: mistakes are named with their position", "[modbus][config]") {
+  auto out = load(std::string(kMeter) + "  [[source.point]]\n  name = \"voltage_l1\"\n  address = 70000\n  type = \"float\"\n")
+                 .diagnostics.format();
+  CHECK_THAT(out, Catch::Contains("m.toml:23:10: source \"dong-ho-dien-ubnd\": point \"voltage_l1\": name: \"voltage_l1\" is used by another point"));
+  CHECK_THAT(out, Catch::Contains("m.toml:24:13: source \"dong-ho-dien-ubnd\": point \"voltage_l1\": address: must be 0..65535, got 70000"));
+  CHECK_THAT(out, Catch::Contains("type: \"float\" is not one of"));
+  auto bad_url = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"modbus://x\"\n[[source.point]]\nname = \"a\"\naddress = 0\n");
+  CHECK_THAT(bad_url.diagnostics.format(), Catch::Contains("m.toml:9:7: source \"m\": url: \"modbus://x\" is not a Modbus URL"));
+  auto no_points = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n");
+  CHECK_THAT(no_points.diagnostics.format(), Catch::Contains("needs at least one [[source.point]]"));
+  auto tcp_baud = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\nbaud = 9600\n[[source.point]]\nname = \"a\"\naddress = 0\n");
+  CHECK_THAT(tcp_baud.diagnostics.format(), Catch::Contains("apply only to rtu:// URLs"));
+  auto coil_float = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\nregister = \"coil\"\naddress = 0\ntype = \"float32\"\n");
+  CHECK_THAT(coil_float.diagnostics.format(), Catch::Contains("its type must be \"bool\""));
+  auto str_len = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\naddress = 0\ntype = \"string\"\n");
+  CHECK_THAT(str_len.diagnostics.format(), Catch::Contains("needs length"));
+  auto bool_bit = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\naddress = 0\ntype = \"bool\"\n");
+  CHECK_THAT(bool_bit.diagnostics.format(), Catch::Contains("needs bit (0..15)"));
+  auto typo = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\nadress = 0\n");
+  CHECK_THAT(typo.diagnostics.format(), Catch::Contains("unknown key 'adress' (did you mean 'address'?)"));
+}
