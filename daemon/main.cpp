@@ -11,6 +11,8 @@
 
 #include "core/log.h"
 #include "drivers/builtin.h"
+#include "drivers/modbus/modbus_probe.h"
+#include "settings/table_reader.h"
 #include "gateway.h"
 #include "settings/settings.h"
 
@@ -108,6 +110,25 @@ int main(int argc, char** argv) {
 
   auto* version = app.add_subcommand("version", "print the version");
 
+  auto* modbus = app.add_subcommand("modbus", "Modbus tools");
+  ioc_edge::modbus::ProbeOptions probe_opts;
+  std::string probe_timeout = "1s", parity = "none";
+  auto* probe = modbus->add_subcommand(
+      "probe", "read registers once and print them decoded as every type in every byte order");
+  probe->add_option("url", probe_opts.url, "tcp://HOST[:PORT] or rtu:///dev/ttyUSB0")->required();
+  probe->add_option("--unit", probe_opts.unit_id, "unit id (slave id)")->capture_default_str()->check(CLI::Range(0, 255));
+  probe->add_option("--register", probe_opts.reg, "coil, discrete, holding or input")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"coil", "discrete", "holding", "input"}));
+  probe->add_option("--address", probe_opts.address, "zero-based protocol address")->capture_default_str()->check(CLI::Range(0, 65535));
+  probe->add_option("--count", probe_opts.count, "how many registers (or bits)")->capture_default_str();
+  probe->add_option("--timeout", probe_timeout, "response timeout, e.g. 500ms")->capture_default_str();
+  probe->add_option("--baud", probe_opts.serial.baud, "rtu: baud rate")->capture_default_str();
+  probe->add_option("--parity", parity, "rtu: none, even or odd")->capture_default_str()->check(CLI::IsMember({"none", "even", "odd"}));
+  probe->add_option("--data-bits", probe_opts.serial.data_bits, "rtu: 7 or 8")->capture_default_str();
+  probe->add_option("--stop-bits", probe_opts.serial.stop_bits, "rtu: 1 or 2")->capture_default_str();
+  modbus->require_subcommand(1);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -118,6 +139,16 @@ int main(int argc, char** argv) {
   if (*version) {
     std::cout << "ioc-edge " << IOC_EDGE_VERSION << "\n";
     return kExitOk;
+  }
+  if (*probe) {
+    const auto t = ioc_edge::parse_duration(probe_timeout);
+    if (!t) {
+      std::cerr << "ioc-edge modbus probe: --timeout \"" << probe_timeout << "\" is not a duration like 500ms or 2s\n";
+      return kExitUsage;
+    }
+    probe_opts.timeout = *t;
+    probe_opts.serial.parity = parity == "even" ? 'E' : parity == "odd" ? 'O' : 'N';
+    return ioc_edge::modbus::run_probe(probe_opts, std::cout, std::cerr);
   }
   if (*check) {
     auto s = load(check_file);

@@ -39,7 +39,8 @@ inline constexpr int kModbusTableSize = 10000;
 // cannot parse is closed (as a real device would), the others go on. A partial frame holds the loop
 // for at most the byte timeout (100 ms); then that connection is closed.
 //
-// Capacity: see the figures in the note of tests/support/modbus_server.cpp.
+// Capacity: ~80k requests/s of 100 registers over 100 connections on the 2-core machine (figures
+// in the note of tests/support/modbus_server.cpp).
 class ModbusTcpServer {
  public:
   // Binds 127.0.0.1:0 (the kernel picks a free port, so there is no race) and starts the thread.
@@ -114,7 +115,8 @@ class ModbusRtuServer {
   void set_coils(int address, std::vector<bool> values);
   void set_discrete(int address, std::vector<bool> values);
 
-  // Valid requests read so far, for any unit (frames with a bad CRC are not counted).
+  // Requests read so far for unit_id or broadcast (0); frames for other units or with a bad CRC
+  // are not counted.
   std::uint64_t requests() const;
 
  private:

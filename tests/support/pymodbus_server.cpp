@@ -48,9 +48,14 @@ struct PymodbusServer::Impl {
         std::vector<std::string>{"/usr/bin/python3", repo_root() + "/tests/support/pymodbus_server.py",
                                  "--port", std::to_string(port), "--registers", registers_file},
         log_file);
+    // The log line proves that it is this server on the port, not whoever else may hold it.
+    const std::string serving = "serving units 1 and 2 on 127.0.0.1:" + std::to_string(port) + "\n";
     const bool done = wait_until(
-        [&] { return !process->running() || answers_modbus(port); }, kStartTimeout,
-        std::chrono::milliseconds(100));
+        [&] {
+          if (!process->running()) return true;
+          return read_log().find(serving) != std::string::npos && answers_modbus(port);
+        },
+        kStartTimeout, std::chrono::milliseconds(100));
     if (done && process->running()) return true;
     std::string state;
     if (process->running()) {
