@@ -281,6 +281,7 @@ std::string Gateway::status_json() const {
                        {"stored", c.stored.load()},
                        {"refused", c.refused.load()},
                        {"errors", c.errors.load()},
+                       {"overruns", c.overruns.load()},
                        {"last_stored", c.last_ok_ms ? nlohmann::json(format_rfc3339_ms(c.last_ok_ms)) : nlohmann::json(nullptr)}});
   }
   nlohmann::json j = {

@@ -1,5 +1,7 @@
 // ioc-edge: argv -> settings -> Gateway -> run. Exit codes (DESIGN.md section 6): 0 ok,
 // 1 runtime failure, 2 bad usage, 78 invalid configuration (EX_CONFIG).
+#include <malloc.h>
+
 #include <iostream>
 
 #include <CLI/CLI.hpp>
@@ -168,6 +170,9 @@ int main(int argc, char** argv) {
     return cmd_status(address, raw);
   }
   if (*run) {
+    // Each polling thread would get its own malloc arena that keeps freed memory resident; two
+    // arenas are plenty for a daemon that mostly waits.
+    mallopt(M_ARENA_MAX, 2);
     auto s = load(config);
     if (!s) return kExitConfig;
     ioc_edge::set_log_level(s->gateway.log_level);

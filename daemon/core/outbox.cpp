@@ -12,6 +12,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 
 #include "core/log.h"
 
@@ -89,6 +90,10 @@ Outbox::Outbox(OutboxOptions opts, const Clock& clock)
     : opts_(std::move(opts)), clock_(clock), log_(logger("outbox")) {}
 
 std::unique_ptr<Outbox> Outbox::open(const OutboxOptions& opts, const Clock& clock, std::string& error) {
+  // SQLite's memory statistics take a global mutex on every allocation; we do not read them.
+  // Only possible before SQLite initializes (otherwise a harmless SQLITE_MISUSE).
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::unique_ptr<Outbox> ob(new Outbox(opts, clock));
   if (!ob->open_db(error)) return nullptr;
   ob->thread_ = std::thread([p = ob.get()] {

@@ -1,7 +1,9 @@
 #include "core/reading.h"
 
 #include <charconv>
+#include <climits>
 #include <cmath>
+#include <cstring>
 #include <ctime>
 
 namespace ioc_edge {
@@ -32,13 +34,27 @@ std::string format_rfc3339_ms(std::int64_t ms) {
     millis += 1000;
     secs -= 1;
   }
-  const std::time_t t = static_cast<std::time_t>(secs);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[80];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
-  return buf;
+  // Readings come in bursts of the same second: format the date and time once per second and
+  // thread (gmtime_r + snprintf cost more than the rest of a reading's serialization).
+  thread_local std::int64_t cached_secs = INT64_MIN;
+  thread_local char cached[24];
+  if (secs != cached_secs) {
+    const std::time_t t = static_cast<std::time_t>(secs);
+    std::tm tm{};
+    gmtime_r(&t, &tm);
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                  tm.tm_hour, tm.tm_min, tm.tm_sec);
+    std::memcpy(cached, buf, 20);
+    cached_secs = secs;
+  }
+  std::string out(cached, 19);
+  out += '.';
+  out += static_cast<char>('0' + millis / 100);
+  out += static_cast<char>('0' + millis / 10 % 10);
+  out += static_cast<char>('0' + millis % 10);
+  out += 'Z';
+  return out;
 }
 
 bool valid_utf8(std::string_view s) {

@@ -52,6 +52,7 @@ struct SourceCounters {
   std::atomic<std::uint64_t> stored{0};    // readings the outbox committed
   std::atomic<std::uint64_t> refused{0};   // readings the outbox refused (full disk, overload)
   std::atomic<std::uint64_t> errors{0};    // read/parse errors at the source
+  std::atomic<std::uint64_t> overruns{0};  // polls skipped because the previous one ran past its period
   std::atomic<std::int64_t> last_ok_ms{0}; // when the last batch was stored
 };
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <charconv>
 #include <cmath>
 #include <cstring>
 
@@ -68,7 +69,12 @@ Decoded decode(const Point& p, const std::uint16_t* regs) {
       break;
     case DataType::Float32: {
       const auto f = std::bit_cast<float>(static_cast<std::uint32_t>(be_uint(ordered_bytes(regs, 2, p.order))));
-      d.value = static_cast<double>(f) * p.scale + p.offset;
+      // Widen through the shortest decimal form so 229.8f is 229.8, not 229.8000030517578.
+      char buf[32];
+      const auto res = std::to_chars(buf, buf + sizeof buf, f);
+      double wide = static_cast<double>(f);
+      std::from_chars(buf, res.ptr, wide);
+      d.value = wide * p.scale + p.offset;
       break;
     }
     case DataType::Float64: {

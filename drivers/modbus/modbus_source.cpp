@@ -177,7 +177,13 @@ class Bus {
   }
 
   // Reads one request; false and `error` on failure.
-  bool read(const Request& r, std::vector<std::uint16_t>& regs, std::vector<std::uint8_t>& bits, std::string& error) {
+  bool read(const Request& r, std::vector<std::uint16_t>& regs, std::vector<std::uint8_t>& bits, std::string& error,
+            int& err_out) {
+    if (!ctx_ || !connected_) {
+      error = "not connected";
+      err_out = ENOTCONN;
+      return false;
+    }
     int n = -1;
     switch (r.kind) {
       case RegisterKind::Holding:
@@ -197,10 +203,18 @@ class Bus {
         n = modbus_read_input_bits(ctx_, r.start, r.count, bits.data());
         break;
     }
-    if (n == r.count) return true;
+    if (n == r.count) {
+      timeouts_in_a_row_ = 0;
+      return true;
+    }
     const int err = n < 0 ? errno : EMBBADDATA;  // a short answer is as bad as none (CVE-2024-36843 class)
+    err_out = err;
     error = describe_error(err);
-    if (connection_broken(err)) {
+    if (err == ETIMEDOUT) ++timeouts_in_a_row_;
+    // A TCP connection that only times out may be half-open (a gateway rebooted without a
+    // reset): after three timeouts in a row with no answer between, open a fresh one.
+    if (connection_broken(err) || (!cfg_.rtu && timeouts_in_a_row_ >= 3)) {
+      timeouts_in_a_row_ = 0;
       close();
     } else if (err == ETIMEDOUT || err == EMBBADCRC) {
       modbus_flush(ctx_);  // drop a late answer so it is not taken for the next one
@@ -213,9 +227,13 @@ class Bus {
     std::vector<Reading> out;
     out.reserve(points.size());
     int failed = 0;
-    std::string error;
-    if (!ensure_connected(error)) {
-      failed = static_cast<int>(s.requests.size());
+    std::string first_error;
+    // Set when the link itself failed (not connected, timeout, connection error): the remaining
+    // requests of this poll would fail the same way and only cost more timeouts. An exception is
+    // the device answering about one request, so the others are still sent.
+    std::string link_error;
+    if (!ensure_connected(link_error)) {
+      // reported per request below
     } else {
       modbus_set_slave(ctx_, d.cfg.unit_id);
       const auto t = d.cfg.timeout;
@@ -225,12 +243,14 @@ class Bus {
     std::vector<std::uint16_t> regs;
     std::vector<std::uint8_t> bits;
     for (const auto& r : s.requests) {
-      std::string req_error = error;
-      const bool ok = error.empty() && ctx_ && connected_ && read(r, regs, bits, req_error);
+      std::string req_error = link_error;
+      int err = 0;
+      const bool ok = link_error.empty() && read(r, regs, bits, req_error, err);
       const auto ts = d.ctx.clock.now_ms();  // when the value was read
       if (!ok) {
         ++failed;
-        if (error.empty()) error = req_error;
+        if (first_error.empty()) first_error = req_error;
+        if (link_error.empty() && !(err >= MODBUS_ENOBASE + 1 && err <= MODBUS_ENOBASE + 11)) link_error = req_error;
       }
       for (const auto i : r.points) {
         const auto& p = points[i];
@@ -255,6 +275,7 @@ class Bus {
     }
     if (failed > 0) d.ctx.counters.errors += static_cast<std::uint64_t>(failed);
     d.ctx.sink.push(std::move(out), nullptr);
+    const std::string& error = first_error;
 
     const bool all_failed = failed == static_cast<int>(s.requests.size());
     transition(d, all_failed, error);
@@ -290,7 +311,8 @@ class Bus {
     const auto now = Clock::now();
     if (failed && d.failures > 1) {  // a dead device: back off, do not spend the bus on it
       const auto factor = 1ll << std::min(d.failures - 1, 16);
-      const auto wait = std::min<std::chrono::milliseconds>(d.cfg.retry_max, s.every * factor);
+      // Never more often than the schedule itself: a 15-minute total stays at 15 minutes.
+      const auto wait = std::max<std::chrono::milliseconds>(s.every, std::min<std::chrono::milliseconds>(d.cfg.retry_max, s.every * factor));
       s.due = now + wait;
       return;
     }
@@ -298,11 +320,12 @@ class Bus {
     if (s.due <= now) {  // late by a whole period: count it and skip ahead, never queue polls up
       const auto missed = (now - s.due) / s.every + 1;
       d.overruns += static_cast<std::uint64_t>(missed);
+      d.ctx.counters.overruns += static_cast<std::uint64_t>(missed);
       s.due += s.every * missed;
       std::uint64_t suppressed = 0;
       if (d.overrun_log.allow(suppressed))
         d.ctx.log->warn("poll every {} ms overran: {} polls skipped so far (a request takes longer than the period; "
-                        "raise `every` or `timeout` less)", s.every.count(), d.overruns);
+                        "raise `every` or lower `timeout`)", s.every.count(), d.overruns);
     }
   }
 
@@ -310,6 +333,7 @@ class Bus {
   std::shared_ptr<spdlog::logger> log_;
   modbus_t* ctx_ = nullptr;
   bool connected_ = false;
+  int timeouts_in_a_row_ = 0;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<Device*> devices_;

@@ -21,6 +21,9 @@ TEST_CASE("UTF-8 validation accepts Vietnamese and rejects malformed bytes", "[r
 TEST_CASE("timestamps are RFC 3339 UTC with milliseconds", "[reading]") {
   CHECK(format_rfc3339_ms(0) == "1970-01-01T00:00:00.000Z");
   CHECK(format_rfc3339_ms(1795903799500) == "2026-11-28T22:09:59.500Z");
+  CHECK(format_rfc3339_ms(1795903799999) == "2026-11-28T22:09:59.999Z");  // same second: cached prefix
+  CHECK(format_rfc3339_ms(1795903800007) == "2026-11-28T22:10:00.007Z");  // next second: new prefix
+  CHECK(format_rfc3339_ms(-1) == "1969-12-31T23:59:59.999Z");
 }
 
 TEST_CASE("a reading body is JSON with every field, escaped", "[reading]") {

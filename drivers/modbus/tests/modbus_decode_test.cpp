@@ -37,6 +37,11 @@ TEST_CASE("modbus: the four orders of float32 25.5 (0x41CC0000)", "[modbus][deco
   CHECK(as<double>(decode(pt(DataType::Float32, Order::ABCD), cdab)) != 25.5);
 }
 
+TEST_CASE("modbus: float32 is published at float precision, not with binary noise", "[modbus][decode]") {
+  const std::uint16_t v[] = {0x4365, 0xCCCD};  // 229.8f
+  CHECK(as<double>(decode(pt(DataType::Float32), v)) == 229.8);
+}
+
 TEST_CASE("modbus: integers of every width and sign, in every order", "[modbus][decode]") {
   const std::uint16_t neg16[] = {0xFFFE};
   CHECK(as<std::int64_t>(decode(pt(DataType::Int16), neg16)) == -2);

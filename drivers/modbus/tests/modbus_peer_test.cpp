@@ -66,6 +66,12 @@ class Rig {
   }
   std::size_t count() { return sink_.count(); }
   CapturingSink& sink() { return sink_; }
+  SourceCounters& counters() { return counters_; }
+  std::size_t count_of(const std::string& point) {
+    std::lock_guard lk(sink_.mu);
+    return static_cast<std::size_t>(std::count_if(sink_.readings.begin(), sink_.readings.end(),
+                                                  [&](const Reading& r) { return r.point == point; }));
+  }
 
  private:
   Settings settings_;
@@ -288,7 +294,58 @@ TEST_CASE("modbus: connection refused, then reconnect when the server returns", 
   const auto r = rig.latest("v", [](const Reading& x) { return x.quality == Quality::Bad && x.error == "connection refused"; });
   CHECK(r.error == "connection refused");
   REQUIRE(wait_until([&] { auto e = rig.events(); return std::count(e.begin(), e.end(), "source_down") == 1; }, 5s));
+  // Still down: more refused polls (with backoff) do not claim the device is back.
+  const auto errors = rig.counters().errors.load();
+  REQUIRE(wait_until([&] { return rig.counters().errors.load() >= errors + 2; }, 5s));
+  {
+    auto e = rig.events();
+    CHECK(std::count(e.begin(), e.end(), "source_up") == 0);
+  }
   server.start();
   CHECK(num(rig.latest("v", good, 15s)) == 9);
   REQUIRE(wait_until([&] { auto e = rig.events(); return std::count(e.begin(), e.end(), "source_up") == 1; }, 5s));
+}
+
+TEST_CASE("modbus: a point's own every makes its own schedule", "[modbus][peer][schedule]") {
+  ModbusTcpServer server;
+  server.set_holding(0, {1, 2});
+  Rig rig(device("tcp://127.0.0.1:" + std::to_string(server.port()), "",
+                 point("fast", "holding", 0, "uint16", "every = \"50ms\"\n") +
+                     point("slow", "holding", 1, "uint16", "every = \"400ms\"\n")));
+  rig.start();
+  REQUIRE(wait_until([&] { return rig.count_of("slow") >= 3; }, 5s));
+  rig.stop();
+  // 8 fast polls per slow one; allow for the start and the stop falling between polls.
+  const auto fast = rig.count_of("fast"), slow = rig.count_of("slow");
+  INFO("fast " << fast << ", slow " << slow);
+  CHECK(fast >= 6 * (slow - 1));
+  CHECK(fast <= 8 * slow + 2);
+}
+
+TEST_CASE("modbus: a poll that runs past its period counts an overrun instead of queueing", "[modbus][peer][schedule]") {
+  ModbusTcpServer server;
+  server.set_holding(0, {1});
+  Rig rig(device("tcp://127.0.0.1:" + std::to_string(server.port()), "", point("v", "holding", 0, "uint16"), "50ms"));
+  rig.start();
+  CHECK(num(rig.latest("v", good)) == 1);
+  server.set_silent(true);  // the next poll waits its 300 ms timeout: six periods of 50 ms
+  REQUIRE(wait_until([&] { return rig.counters().overruns.load() >= 5; }, 5s));
+  // Bad readings, but not a burst of queued polls: at most one poll per period went out.
+  CHECK(server.requests() < 200);
+}
+
+TEST_CASE("modbus: one bad address gives bad readings for its points only, the device stays up", "[modbus][peer][faults]") {
+  ModbusTcpServer server;  // 10,000 registers: reading past them is an exception
+  server.set_holding(0, {0x41CC, 0x0000});
+  Rig rig(device("tcp://127.0.0.1:" + std::to_string(server.port()), "",
+                 point("good", "holding", 0, "float32") + point("wrong", "holding", 9999, "float32")));
+  rig.start();
+  const auto bad = rig.latest("wrong", [](const Reading& r) { return r.quality == Quality::Bad; });
+  CHECK(bad.error == "exception 2 (illegal data address)");
+  CHECK(num(rig.latest("good", good)) == 25.5);
+  // Several polls later: still no source_down, the good point still good.
+  const auto n = rig.count_of("good");
+  REQUIRE(wait_until([&] { return rig.count_of("good") >= n + 3; }, 5s));
+  CHECK(rig.events().empty());
+  CHECK(num(rig.latest("good")) == 25.5);
 }
