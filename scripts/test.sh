@@ -29,6 +29,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug TARGETS="ioc-edge unit_tests integration_tests chaos_tests" \
     bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
     run_suite "$root/build-asan" "ASan + UBSan"
 
   echo "=== build: TSan ==="

@@ -76,6 +76,7 @@ class DaemonRig {
     auto rc = daemon_->wait_exit(30s);
     INFO(daemon_log());
     REQUIRE(rc);
+    if (*rc != 0) WARN("ioc-edge exited with " << *rc << "; its log:\n" << daemon_log());
     return *rc;
   }
   // Runs the daemon once more without sources, with the link up, until the outbox is empty, and
