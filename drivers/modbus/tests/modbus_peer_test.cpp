@@ -222,6 +222,17 @@ TEST_CASE("modbus: the independent pymodbus server, units 1 and 2, zero-based ad
   CHECK(num(two.latest("i", good)) == 1100);
 }
 
+TEST_CASE("modbus: every type and order with known values, pymodbus server", "[modbus][peer][pymodbus]") {
+  TempDir dir;
+  const auto layout = known_values("input");
+  std::string regs;
+  for (auto v : layout.regs) regs += (regs.empty() ? "" : ",") + std::to_string(v);
+  PymodbusServer py(dir.path(), R"({"input": {"0": [)" + regs + "]}}");
+  Rig rig(device("tcp://127.0.0.1:" + std::to_string(py.port()), "", layout.points));
+  rig.start();
+  check_known_values(rig);
+}
+
 TEST_CASE("modbus: RTU over a serial line (socat pseudo-terminals)", "[modbus][peer][rtu]") {
   TempDir dir;
   ModbusRtuServer server(dir.path(), 3, 19200);
