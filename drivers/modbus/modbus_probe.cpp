@@ -100,13 +100,13 @@ int run_probe(const ProbeOptions& o, std::ostream& out, std::ostream& err) {
     modbus_free(ctx);
     return 1;
   }
-  std::vector<std::uint16_t> regs(static_cast<std::size_t>(o.count));
-  std::vector<std::uint8_t> bitv(static_cast<std::size_t>(o.count));
-  int n;
-  if (o.reg == "holding") n = modbus_read_registers(ctx, o.address, o.count, regs.data());
-  else if (o.reg == "input") n = modbus_read_input_registers(ctx, o.address, o.count, regs.data());
-  else if (o.reg == "coil") n = modbus_read_bits(ctx, o.address, o.count, bitv.data());
-  else n = modbus_read_input_bits(ctx, o.address, o.count, bitv.data());
+  std::vector<std::uint16_t> regs;
+  std::vector<std::uint8_t> bitv;
+  const auto kind = o.reg == "holding" ? RegisterKind::Holding
+                    : o.reg == "input" ? RegisterKind::Input
+                    : o.reg == "coil"  ? RegisterKind::Coil
+                                       : RegisterKind::Discrete;
+  const int n = read_block(ctx, kind, o.address, o.count, regs, bitv);
   const int saved = errno;
   modbus_close(ctx);
   modbus_free(ctx);

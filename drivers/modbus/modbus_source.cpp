@@ -38,6 +38,21 @@ std::string describe_error(int err) {
   }
 }
 
+int read_block(modbus_t* ctx, RegisterKind kind, int start, int count, std::vector<std::uint16_t>& regs,
+               std::vector<std::uint8_t>& bits) {
+  if (kind == RegisterKind::Coil || kind == RegisterKind::Discrete)
+    bits.resize(static_cast<std::size_t>(count));
+  else
+    regs.resize(static_cast<std::size_t>(count));
+  switch (kind) {
+    case RegisterKind::Holding: return modbus_read_registers(ctx, start, count, regs.data());
+    case RegisterKind::Input: return modbus_read_input_registers(ctx, start, count, regs.data());
+    case RegisterKind::Coil: return modbus_read_bits(ctx, start, count, bits.data());
+    case RegisterKind::Discrete: return modbus_read_input_bits(ctx, start, count, bits.data());
+  }
+  return -1;
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -184,25 +199,7 @@ class Bus {
       err_out = ENOTCONN;
       return false;
     }
-    int n = -1;
-    switch (r.kind) {
-      case RegisterKind::Holding:
-        regs.resize(static_cast<std::size_t>(r.count));
-        n = modbus_read_registers(ctx_, r.start, r.count, regs.data());
-        break;
-      case RegisterKind::Input:
-        regs.resize(static_cast<std::size_t>(r.count));
-        n = modbus_read_input_registers(ctx_, r.start, r.count, regs.data());
-        break;
-      case RegisterKind::Coil:
-        bits.resize(static_cast<std::size_t>(r.count));
-        n = modbus_read_bits(ctx_, r.start, r.count, bits.data());
-        break;
-      case RegisterKind::Discrete:
-        bits.resize(static_cast<std::size_t>(r.count));
-        n = modbus_read_input_bits(ctx_, r.start, r.count, bits.data());
-        break;
-    }
+    const int n = read_block(ctx_, r.kind, r.start, r.count, regs, bits);
     if (n == r.count) {
       timeouts_in_a_row_ = 0;
       return true;

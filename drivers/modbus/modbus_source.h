@@ -22,6 +22,9 @@
 //     retried with exponential backoff up to `retry_max` (still producing bad readings).
 //  4. After stop() returns, the device's sink is never called again.
 #include <memory>
+#include <vector>
+
+#include <modbus.h>
 
 #include "core/source.h"
 #include "drivers/modbus/modbus_config.h"
@@ -33,5 +36,10 @@ std::unique_ptr<Source> create(SourceContext context, const DriverConfig& config
 // libmodbus's errno after a failed call, in words: "timeout", "exception 2 (illegal data address)",
 // "CRC error", "connection refused".
 std::string describe_error(int err);
+
+// One read of `count` registers (regs) or bits (bits) of `kind` from `start`; sizes the vector.
+// Returns what libmodbus returns: the count read, or -1 with errno set.
+int read_block(modbus_t* ctx, RegisterKind kind, int start, int count, std::vector<std::uint16_t>& regs,
+               std::vector<std::uint8_t>& bits);
 
 }  // namespace ioc_edge::modbus

@@ -360,3 +360,23 @@ TEST_CASE("modbus: one bad address gives bad readings for its points only, the d
   CHECK(rig.events().empty());
   CHECK(num(rig.latest("good")) == 25.5);
 }
+
+TEST_CASE("modbus probe: reads a real device once and shows every decoding", "[modbus][peer][probe]") {
+  ModbusTcpServer server;
+  server.set_input(7, {0x0000, 0x41CC});  // float32 25.5 in CDAB order
+  TempDir dir;
+  const auto url = "tcp://127.0.0.1:" + std::to_string(server.port());
+  const int rc = run_to_exit({ioc_edge_binary(), "modbus", "probe", url, "--unit", "4", "--register", "input", "--address",
+                              "7", "--count", "2"},
+                             dir.file("probe.log"), 20s);
+  const auto out = read_file(dir.file("probe.log"));
+  INFO(out);
+  CHECK(rc == 0);
+  CHECK_THAT(out, Catch::Contains("unit 4, 2 input registers from address 7"));
+  CHECK_THAT(out, Catch::Contains("0x41cc"));
+  CHECK_THAT(out, Catch::Contains("float32") && Catch::Contains("25.5"));
+  CHECK(run_to_exit({ioc_edge_binary(), "modbus", "probe", url, "--count", "0"}, dir.file("bad.log"), 20s) == 2);
+  server.stop();
+  CHECK(run_to_exit({ioc_edge_binary(), "modbus", "probe", url}, dir.file("refused.log"), 20s) == 1);
+  CHECK_THAT(read_file(dir.file("refused.log")), Catch::Contains("connection refused"));
+}
