@@ -131,6 +131,14 @@ void Forwarder::run() {
   if (!inflight_.empty())
     log_->info("{} messages were still unacknowledged; their records stay in the outbox", inflight_.size());
   uplink_.disconnect(2000);
+  // Acknowledgements that arrived while disconnecting still let their records go (fewer resends).
+  std::deque<Event> late;
+  {
+    std::lock_guard lk(mu_);
+    late.swap(events_);
+  }
+  for (auto& e : late)
+    if (e.type == Event::Published && e.outcome == PublishOutcome::Delivered) handle(e);
   set_state(LinkState::Down);
 }
 
@@ -253,18 +261,28 @@ bool Forwarder::send_class(bool live) {
     return false;
   }
   const auto st = outbox_.stats();
+  bool read_failed = false;
   for (int p = kPriorityLevels - 1; p >= 0; --p) {
     if (st.pending_by_prio[p] == 0) continue;
     const std::int64_t before = live ? std::numeric_limits<std::int64_t>::max() : live_from_;
     if (cursor_[cls][p] + 1 >= before) continue;
+    bool ok = true;
     auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, opts_.batch_max_readings,
-                                opts_.batch_max_bytes);
+                                opts_.batch_max_bytes, &ok);
+    if (!ok) {  // the outbox logged why; an empty answer must not end the backlog or hide live data
+      read_failed = true;
+      continue;
+    }
     if (records.empty()) continue;
     cursor_[cls][p] = records.back().seq;
     const std::size_t bytes = publish_records(records);
     if (!live && opts_.backlog_rate > 0) tokens_ -= static_cast<double>(bytes);
     if (live) data_dirty_ = true;  // there may be more behind this read
     return true;
+  }
+  if (read_failed) {
+    if (live) data_dirty_ = true;  // try again on the next wake (at most a second away)
+    return false;
   }
   if (!live) backlog_done_ = true;
   return false;

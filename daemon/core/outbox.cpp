@@ -261,17 +261,21 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
 }
 
 std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_records,
-                                 std::size_t max_bytes) {
+                                 std::size_t max_bytes, bool* ok) {
   std::promise<std::vector<Record>> result;
   auto fut = result.get_future();
+  bool query_ok = true;
+  if (ok) *ok = false;
   {
     std::lock_guard lk(mu_);
-    if (stopping_ && !thread_.joinable()) return {};
+    if (exited_) return {};
     tasks_.emplace_back([&, this] {
       std::vector<Record> out;
       Stmt q(db_,
              "SELECT seq, kind, source, body FROM records WHERE prio=? AND seq>? AND seq<? ORDER BY seq LIMIT ?");
       if (!q) {
+        log_->error("reading pending records failed: {}", errmsg());
+        query_ok = false;
         result.set_value(std::move(out));
         return;
       }
@@ -290,13 +294,17 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
         out.push_back(std::move(r));
         if (bytes >= max_bytes) break;
       }
-      if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         log_->error("reading pending records failed: {}", errmsg());
+        query_ok = false;
+      }
       result.set_value(std::move(out));
     });
     cv_.notify_one();
   }
-  return fut.get();
+  auto records = fut.get();  // the promise is set after query_ok is written
+  if (ok) *ok = query_ok;
+  return records;
 }
 
 void Outbox::remove(std::vector<SeqRange> ranges) {
@@ -315,7 +323,7 @@ void Outbox::flush() {
   auto fut = done.get_future();
   {
     std::lock_guard lk(mu_);
-    if (!thread_.joinable()) return;
+    if (exited_) return;
     // Tasks run before the commit of what is queued; queue the marker behind one full cycle.
     tasks_.emplace_back([&, this] {
       std::lock_guard lk2(mu_);
@@ -396,7 +404,10 @@ void Outbox::run() {
     enforce_limits();
     if (stopping) {
       std::lock_guard lk(mu_);
-      if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) break;
+      if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) {
+        exited_ = true;
+        break;
+      }
     }
   }
 }
@@ -484,19 +495,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   if (!failed_step.empty()) {
     const std::string what = std::string(sqlite3_errstr(rc)) + " (" + errmsg() + ") during " + failed_step;
     exec("ROLLBACK");
-    if ((rc & 0xFF) == SQLITE_IOERR && (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC)) {
-      // PITFALLS.md: a failed fsync must not be retried; the page cache may already have dropped
-      // the dirty pages. Exit and let systemd restart us; the WAL tells SQLite what committed.
-      log_->critical("fsync of {} failed: {}; exiting so that the database is recovered from disk", opts_.path,
-                     what);
-      spdlog::shutdown();
-      std::_Exit(1);
-    }
-    if (is_corrupt(rc)) {
-      log_->critical("database {} is corrupt: {}; exiting; it will be moved aside at start-up", opts_.path, what);
-      spdlog::shutdown();
-      std::_Exit(1);
-    }
+    exit_if_unrecoverable(rc, what);
     std::size_t n = 0;
     for (auto& [records, done] : appends) n += records.size();
     refused_ += n;
@@ -539,14 +538,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     checkpoint_truncate();  // keep the WAL from eating the space the deletes just freed
 
   if (removed_now > 0 || oldest_at_ms_ == 0) refresh_stats_after_delete();
-  if (n > 0) {  // tell the forwarder before the producers, so that what they see as stored is sendable
-    std::function<void()> cb;
-    {
-      std::lock_guard lk(mu_);
-      cb = on_commit_;
-    }
-    if (cb) cb();
-  }
+  if (n > 0) notify_commit();  // before the producers hear of it, so that what they see as stored is sendable
   std::int64_t next = first_seq;
   for (auto& [records, done] : appends) {
     const auto count = static_cast<std::int64_t>(records.size());
@@ -694,8 +686,10 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   }
   if (ok) ok = exec("COMMIT");
   if (!ok) {
+    const int rc = sqlite3_extended_errcode(db_);
     const std::string what = errmsg();
     exec("ROLLBACK");
+    exit_if_unrecoverable(rc, what);
     set_fault("cannot evict old data: " + what);
     return false;
   }
@@ -704,6 +698,7 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   pending_by_prio_[static_cast<int>(prio)] -= deleted;
   pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(bodies.size());
   last_seq_ = gap_seq;
+  notify_commit();  // the gap event is new data for the forwarder
   evicted_ += static_cast<std::uint64_t>(deleted);
   std::uint64_t suppressed = 0;
   if (evict_log_.allow(suppressed))
@@ -712,6 +707,30 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
                reason, deleted, to_string(prio), runs.front().first, last, suppressed);
   refresh_stats_after_delete();
   return true;
+}
+
+void Outbox::exit_if_unrecoverable(int rc, const std::string& what) {
+  if ((rc & 0xFF) == SQLITE_IOERR && (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC)) {
+    // PITFALLS.md: a failed fsync must not be retried; the page cache may already have dropped
+    // the dirty pages. Exit and let systemd restart us; the WAL tells SQLite what committed.
+    log_->critical("fsync of {} failed: {}; exiting so that the database is recovered from disk", opts_.path, what);
+    spdlog::shutdown();
+    std::_Exit(1);
+  }
+  if (is_corrupt(rc)) {
+    log_->critical("database {} is corrupt: {}; exiting; it will be moved aside at start-up", opts_.path, what);
+    spdlog::shutdown();
+    std::_Exit(1);
+  }
+}
+
+void Outbox::notify_commit() {
+  std::function<void()> cb;
+  {
+    std::lock_guard lk(mu_);
+    cb = on_commit_;
+  }
+  if (cb) cb();
 }
 
 void Outbox::set_fault(const std::string& what) {

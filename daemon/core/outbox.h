@@ -140,9 +140,10 @@ class Outbox {
 
   // Pending records of priority `prio` with after < seq < before, oldest first, at most
   // `max_records` and about `max_bytes` of body (at least one record if any). Blocks until the
-  // writer thread has run the query.
+  // writer thread has run the query. `ok`, when given, is false if the query failed (an empty
+  // result then does not mean there is nothing to read).
   std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_records,
-                           std::size_t max_bytes);
+                           std::size_t max_bytes, bool* ok = nullptr);
 
   // Deletes acknowledged records (asynchronously, in the next transaction).
   void remove(std::vector<SeqRange> ranges);
@@ -169,6 +170,8 @@ class Outbox {
   bool evict(Priority prio, std::size_t max_rows, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
   void set_fault(const std::string& what);
+  void exit_if_unrecoverable(int rc, const std::string& what);  // failed fsync or corruption: _Exit(1)
+  void notify_commit();
   std::uint64_t headroom_bytes() const;
   std::uint64_t reserve_bytes() const;
   std::optional<std::string> low_on_disk() const;  // the refusal message when below the headroom
@@ -195,6 +198,7 @@ class Outbox {
   std::deque<std::function<void()>> tasks_;
   std::function<void()> on_commit_;
   bool stopping_ = false;
+  bool exited_ = false;  // the writer thread has left its loop: nothing queued will run
   std::string fault_;                 // guarded by mu_
   std::chrono::steady_clock::time_point fault_probe_at_{};
 
