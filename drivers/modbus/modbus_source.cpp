@@ -3,6 +3,8 @@
 #include <modbus.h>
 
 #include <algorithm>
+#include <climits>
+#include <cstdlib>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -89,14 +91,31 @@ class Bus {
  public:
   // The Bus for this url, created on first use. shared_ptr: its lifetime is shared by the devices
   // on it, and it ends (thread stopped, connection closed) when the last one stops.
-  static std::shared_ptr<Bus> get(const Config& cfg) {
+  static std::shared_ptr<Bus> get(const Config& cfg, spdlog::logger& log) {
     static std::mutex mu;
     static std::map<std::string, std::weak_ptr<Bus>> buses;
     std::lock_guard lk(mu);
-    if (auto b = buses[cfg.url].lock()) return b;
+    const auto key = bus_key(cfg);
+    if (auto b = buses[key].lock()) {
+      const auto& first = b->cfg_;
+      if (cfg.rtu && (first.serial.baud != cfg.serial.baud || first.serial.parity != cfg.serial.parity ||
+                      first.serial.data_bits != cfg.serial.data_bits || first.serial.stop_bits != cfg.serial.stop_bits))
+        log.warn("{} is shared with another device configured with other serial settings; the line runs at the "
+                 "first device's {} baud, parity {}, {} data bits, {} stop bits",
+                 cfg.url, first.serial.baud, first.serial.parity, first.serial.data_bits, first.serial.stop_bits);
+      return b;
+    }
     auto b = std::make_shared<Bus>(cfg);
-    buses[cfg.url] = b;
+    buses[key] = b;
     return b;
+  }
+
+  // One physical connection: "tcp://h" and "tcp://h:502" are the same; a /dev/serial/by-id link
+  // and the device it points to are the same line.
+  static std::string bus_key(const Config& cfg) {
+    if (!cfg.rtu) return "tcp://" + cfg.host + ":" + std::to_string(cfg.port);
+    char resolved[PATH_MAX];
+    return "rtu://" + std::string(::realpath(cfg.serial.device.c_str(), resolved) ? resolved : cfg.serial.device);
   }
 
   explicit Bus(const Config& cfg) : cfg_(cfg), log_(logger("modbus/" + cfg.url)) {
@@ -355,7 +374,7 @@ class ModbusSource final : public Source {
   ~ModbusSource() override { stop(); }
 
   void start() override {
-    bus_ = Bus::get(dev_.cfg);
+    bus_ = Bus::get(dev_.cfg, *dev_.ctx.log);
     std::size_t requests = 0;
     for (const auto& s : dev_.schedules) requests += s.requests.size();
     dev_.ctx.log->info("polling {} unit {}: {} points in {} requests per cycle, every {} ms", dev_.cfg.url,

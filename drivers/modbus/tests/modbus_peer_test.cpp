@@ -380,3 +380,18 @@ TEST_CASE("modbus probe: reads a real device once and shows every decoding", "[m
   CHECK(run_to_exit({ioc_edge_binary(), "modbus", "probe", url}, dir.file("refused.log"), 20s) == 1);
   CHECK_THAT(read_file(dir.file("refused.log")), Catch::Contains("connection refused"));
 }
+
+TEST_CASE("modbus: devices behind one gateway share one connection and are polled in turn", "[modbus][peer][bus]") {
+  ModbusTcpServer gateway;  // answers every unit id
+  gateway.set_holding(0, {11});
+  const auto port = std::to_string(gateway.port());
+  Rig a(device("tcp://127.0.0.1:" + port, "unit_id = 1\n", point("v", "holding", 0, "uint16")));
+  Rig b("[[source]]\nname = \"other\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1:" + port +
+        "\"\nunit_id = 2\nevery = \"100ms\"\n" + point("v", "holding", 0, "uint16"));
+  const auto before = gateway.connections();  // the server's own readiness check connected once
+  a.start();
+  b.start();
+  CHECK(num(a.latest("v", good)) == 11);
+  CHECK(num(b.latest("v", good)) == 11);
+  CHECK(gateway.connections() - before == 1);
+}
