@@ -8,7 +8,13 @@ bin=${IOC_EDGE:-$root/build/ioc-edge}
 rate=${1:-250000}
 secs=${2:-10}
 work=$(mktemp -d /tmp/ioc-edge-genbench.XXXXXX)
-trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+pid=
+cleanup() {  # stop the daemon if it is still running, then remove the work directory
+  set +e
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/g.toml" <<EOT
 [gateway]

@@ -400,8 +400,11 @@ void Outbox::run() {
       removes.insert(removes.end(), deferred_removes_.begin(), deferred_removes_.end());
       deferred_removes_.clear();
     }
-    if (!appends.empty() || !removes.empty()) commit_batch(appends, removes);
-    enforce_limits();
+    // Limits change only when something was written, or when data ages; reads (the forwarder's
+    // hot path while draining) need neither the size pragmas nor the age scan.
+    const bool wrote = !appends.empty() || !removes.empty();
+    if (wrote) commit_batch(appends, removes);
+    if (wrote || clock_.steady() >= next_age_check_) enforce_limits();
     if (stopping) {
       std::lock_guard lk(mu_);
       if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) {
@@ -537,7 +540,6 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   else
     checkpoint_truncate();  // keep the WAL from eating the space the deletes just freed
 
-  if (removed_now > 0 || oldest_at_ms_ == 0) refresh_stats_after_delete();
   if (n > 0) notify_commit();  // before the producers hear of it, so that what they see as stored is sendable
   std::int64_t next = first_seq;
   for (auto& [records, done] : appends) {
