@@ -19,7 +19,6 @@ class Backoff {
     return ms(d(rng_));
   }
   void reset() { attempt_ = 0; }
-  int attempts() const { return attempt_; }
 
  private:
   ms min_, max_;

@@ -150,11 +150,12 @@ void Forwarder::handle(Event& e) {
       if (state_ != LinkState::Connecting) break;
       const auto st = outbox_.stats();
       const auto down_s = std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - down_since_).count();
-      if (stats_.connects > 1)
+      if (was_up_before_)
         log_->warn("uplink to {} restored after {} s; {} records queued", uplink_.describe(), down_s, st.pending);
       else
         log_->info("uplink connected to {}; {} records queued", uplink_.describe(), st.pending);
       backoff_.reset();
+      was_up_before_ = true;
       live_from_ = st.last_seq + 1;
       for (int p = 0; p < kPriorityLevels; ++p) {
         cursor_[0][p] = 0;

@@ -138,6 +138,7 @@ class Forwarder {
   Backoff backoff_;
   bool draining_ = false;
   bool backlog_waiting_ = false;  // the backlog has records but the rate cap holds them
+  bool was_up_before_ = false;    // "restored" in the log only after a real outage, not a slow first connect
   std::chrono::milliseconds drain_for_{0};  // guarded by mu_
   RateLimit retry_log_{std::chrono::seconds(60)};
 
