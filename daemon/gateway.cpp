@@ -1,5 +1,6 @@
 #include "gateway.h"
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <fstream>
@@ -46,10 +47,19 @@ std::string read_secret(const std::string& path) {
 }  // namespace
 
 // The pipeline between a source and the outbox: validates, serializes, appends, and reports back.
+// A batch is stored as few outbox records as the uplink's batch limits allow (one per poll,
+// typically), each holding its readings one per line.
 class Gateway::SourceSink final : public Sink {
  public:
-  SourceSink(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters)
-      : outbox_(outbox), source_(std::move(source)), prio_(prio), counters_(counters), log_(logger("pipeline")) {}
+  SourceSink(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters, std::size_t chunk_readings,
+             std::size_t chunk_bytes)
+      : outbox_(outbox),
+        source_(std::move(source)),
+        prio_(prio),
+        counters_(counters),
+        chunk_readings_(std::max<std::size_t>(1, chunk_readings)),
+        chunk_bytes_(std::max<std::size_t>(1, chunk_bytes)),
+        log_(logger("pipeline")) {}
 
   void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) override {
     store(std::move(readings), Kind::Data, prio_, std::move(done));
@@ -63,7 +73,6 @@ class Gateway::SourceSink final : public Sink {
  private:
   void store(std::vector<Reading> readings, Kind kind, Priority prio, std::function<void(const SinkResult&)> done) {
     std::vector<NewRecord> records;
-    records.reserve(readings.size());
     for (auto& r : readings) {
       if (auto why = invalid_reason(r); !why.empty()) {
         ++counters_.errors;
@@ -79,9 +88,16 @@ class Gateway::SourceSink final : public Sink {
         r.quality = Quality::Bad;
         if (r.error.empty()) r.error = "not a finite number";
       }
-      records.push_back({prio, kind, source_, reading_body_json(source_, r)});
+      if (records.empty() || records.back().count >= chunk_readings_ || records.back().body.size() >= chunk_bytes_) {
+        records.push_back({prio, kind, source_, {}, 0});
+        records.back().body.reserve(std::min(chunk_readings_, readings.size()) * (96 + source_.size() + r.point.size()));
+      } else {
+        records.back().body += '\n';
+      }
+      append_reading_json(records.back().body, source_, r);
+      ++records.back().count;
     }
-    const auto n = records.size();
+    const auto n = readings.size();
     counters_.produced += n;
     outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
       SinkResult out;
@@ -103,6 +119,8 @@ class Gateway::SourceSink final : public Sink {
   std::string source_;
   Priority prio_;
   SourceCounters& counters_;
+  std::size_t chunk_readings_;
+  std::size_t chunk_bytes_;
   std::shared_ptr<spdlog::logger> log_;
   RateLimit invalid_log_{std::chrono::seconds(60)};
 };
@@ -177,7 +195,8 @@ bool Gateway::start(std::string& error) {
     SourceSlot slot;
     slot.settings = ss;
     slot.counters = std::make_unique<SourceCounters>();
-    slot.sink = std::make_unique<SourceSink>(*outbox_, ss.name, ss.priority, *slot.counters);
+    slot.sink = std::make_unique<SourceSink>(*outbox_, ss.name, ss.priority, *slot.counters,
+                                             s.uplink.batch_max_readings, s.uplink.batch_max_bytes);
     SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
     slot.source = ss.driver->create(std::move(ctx), *ss.config);
     if (!slot.source) {

@@ -44,7 +44,8 @@ def main():
         return 0
     db = sqlite3.connect(f"file:{a.db}?mode=ro", uri=True)
     last = (db.execute("SELECT seq FROM sqlite_sequence WHERE name='records'").fetchone() or [0])[0]
-    left = {row[0] for row in db.execute("SELECT seq FROM records")}
+    # A row holds n readings: seqs seq-n+1 .. seq.
+    left = {s for last, n in db.execute("SELECT seq, n FROM records") for s in range(last - n + 1, last + 1)}
     missing = [s for s in range(1, last + 1) if s not in seqs and s not in left and s not in gaps]
     print(f"  the outbox committed seqs 1..{last}")
     print(f"  the IOC received {readings} readings: {len(seqs)} distinct seqs, {readings - len(seqs)} duplicates")

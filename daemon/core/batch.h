@@ -16,10 +16,11 @@ struct BatchHeader {
 };
 
 // {"schema":"ioc-edge/batch/1","site":..,"store":..,"sent_at":..,["org":..,]"readings":[...]}
-// Each record's stored body gets its "seq" spliced in front.
+// Each line of a record's body is one reading; it gets its seq (first_seq, first_seq + 1, ...)
+// spliced in front.
 std::string build_batch(const BatchHeader& header, std::int64_t sent_at_ms, const std::vector<const Record*>& records);
 
-// Consecutive runs of the records' seqs (all records of one priority), for Outbox::remove().
+// Consecutive runs of the records' seqs (records of one priority), for Outbox::remove().
 std::vector<SeqRange> seq_ranges(const std::vector<const Record*>& records);
 
 }  // namespace ioc_edge

@@ -151,9 +151,9 @@ void Forwarder::handle(Event& e) {
       const auto st = outbox_.stats();
       const auto down_s = std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - down_since_).count();
       if (was_up_before_)
-        log_->warn("uplink to {} restored after {} s; {} records queued", uplink_.describe(), down_s, st.pending);
+        log_->warn("uplink to {} restored after {} s; {} readings queued", uplink_.describe(), down_s, st.pending);
       else
-        log_->info("uplink connected to {}; {} records queued", uplink_.describe(), st.pending);
+        log_->info("uplink connected to {}; {} readings queued", uplink_.describe(), st.pending);
       backoff_.reset();
       was_up_before_ = true;
       live_from_ = st.last_seq + 1;
@@ -275,7 +275,7 @@ bool Forwarder::send_class(bool live) {
       continue;
     }
     if (records.empty()) continue;
-    cursor_[cls][p] = records.back().seq;
+    cursor_[cls][p] = records.back().last_seq;
     const std::size_t bytes = publish_records(records);
     if (!live && opts_.backlog_rate > 0) tokens_ -= static_cast<double>(bytes);
     if (live) data_dirty_ = true;  // there may be more behind this read
@@ -310,7 +310,7 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records) {
     const std::uint64_t id = next_id_++;
     Inflight& f = inflight_[id];
     f.ranges = seq_ranges(g);
-    f.readings = g.size();
+    for (const auto* r : g) f.readings += r->count();
     f.bytes = m.payload.size();
     total += f.bytes;
     uplink_.publish(std::move(m), [this, gen = generation_, id](PublishOutcome o, const std::string& detail) {

@@ -20,7 +20,9 @@ namespace ioc_edge {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// 1: one reading per row. 2: a row holds `n` readings, rowid = its last seq (ADD COLUMN n DEFAULT 1
+// turns a version-1 table into a valid version-2 one without rewriting it).
+constexpr int kSchemaVersion = 2;
 constexpr std::int64_t kHeadroomBytes = 16ll << 20;  // room above max_size for deletes and the gap event
 constexpr std::size_t kMaxRangesPerGap = 1000;
 constexpr std::size_t kEvictChunk = 50000;
@@ -66,6 +68,12 @@ class Stmt {
  private:
   sqlite3_stmt* s_ = nullptr;
 };
+
+std::size_t readings_in(const std::vector<NewRecord>& records) {
+  std::size_t n = 0;
+  for (const auto& r : records) n += r.count;
+  return n;
+}
 
 std::string make_uuid_v4() {
   unsigned char b[16];
@@ -179,21 +187,32 @@ bool Outbox::open_db(std::string& error) {
   if (user_version == 0) {
     const bool ok = exec("BEGIN IMMEDIATE") &&
                     exec("CREATE TABLE IF NOT EXISTS records("
-                         " seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+                         " seq INTEGER PRIMARY KEY AUTOINCREMENT,"  // the last seq of the row's readings
                          " prio INTEGER NOT NULL,"
                          " kind INTEGER NOT NULL,"
                          " at INTEGER NOT NULL,"  // enqueue time, ms since epoch
                          " source TEXT NOT NULL,"
-                         " body TEXT NOT NULL)") &&
+                         " body TEXT NOT NULL,"  // one reading's JSON (without seq) per line
+                         " n INTEGER NOT NULL DEFAULT 1)") &&
                     exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") &&
                     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID") &&
                     exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0)") &&
-                    exec("PRAGMA user_version=1") && exec("COMMIT");
+                    exec("PRAGMA user_version=2") && exec("COMMIT");
     if (!ok) {
       error = "cannot create the outbox schema in " + opts_.path + ": " + errmsg();
       exec("ROLLBACK");
       return false;
     }
+  } else if (user_version == 1) {
+    // O(1): SQLite stores the default in the schema, old rows read it as 1 reading each.
+    const bool ok = exec("BEGIN IMMEDIATE") && exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1") &&
+                    exec("PRAGMA user_version=2") && exec("COMMIT");
+    if (!ok) {
+      error = "cannot upgrade the outbox schema in " + opts_.path + " from version 1: " + errmsg();
+      exec("ROLLBACK");
+      return false;
+    }
+    log_->info("upgraded {} to schema version 2 (several readings per row)", opts_.path);
   }
 
   {
@@ -245,22 +264,22 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
       refused = {AppendStatus::Stopped, "the outbox is stopping", 0, 0};
     } else if (!fault_.empty() && clock_.steady() < fault_probe_at_) {
       refused = {AppendStatus::Refused, fault_, 0, 0};
-    } else if (queued_records_ + records.size() > opts_.max_queued && queued_records_ > 0) {
+    } else if (queued_records_ + readings_in(records) > opts_.max_queued && queued_records_ > 0) {
       refused = {AppendStatus::Overloaded,
-                 "the outbox is behind (" + std::to_string(queued_records_) + " records waiting for a commit)", 0, 0};
+                 "the outbox is behind (" + std::to_string(queued_records_) + " readings waiting for a commit)", 0, 0};
     } else {
       if (!fault_.empty()) fault_probe_at_ = clock_.steady() + opts_.fault_probe;  // this append is the probe
-      queued_records_ += records.size();
+      queued_records_ += readings_in(records);
       queued_appends_.emplace_back(std::move(records), std::move(done));
       cv_.notify_one();
       return;
     }
   }
-  refused_ += records.size();
+  refused_ += readings_in(records);
   if (done) done(refused);
 }
 
-std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_records,
+std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_readings,
                                  std::size_t max_bytes, bool* ok) {
   std::promise<std::vector<Record>> result;
   auto fut = result.get_future();
@@ -272,7 +291,7 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
     tasks_.emplace_back([&, this] {
       std::vector<Record> out;
       Stmt q(db_,
-             "SELECT seq, kind, source, body FROM records WHERE prio=? AND seq>? AND seq<? ORDER BY seq LIMIT ?");
+             "SELECT seq, n, kind, source, body FROM records WHERE prio=? AND seq>? AND seq<? ORDER BY seq LIMIT ?");
       if (!q) {
         log_->error("reading pending records failed: {}", errmsg());
         query_ok = false;
@@ -280,19 +299,23 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
         return;
       }
       q.bind(1, static_cast<std::int64_t>(prio)).bind(2, after).bind(3, before);
-      q.bind(4, static_cast<std::int64_t>(max_records));
-      std::size_t bytes = 0;
+      q.bind(4, static_cast<std::int64_t>(std::max<std::size_t>(1, max_readings)));  // rows <= readings
+      std::size_t bytes = 0, readings = 0;
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
+        const std::int64_t n = std::max<std::int64_t>(1, q.i64(1));
+        if (!out.empty() && readings + static_cast<std::size_t>(n) > max_readings) break;
         Record r;
-        r.seq = q.i64(0);
+        r.last_seq = q.i64(0);
+        r.first_seq = r.last_seq - n + 1;
         r.prio = prio;
-        r.kind = static_cast<Kind>(q.i64(1));
-        r.source = q.text(2);
-        r.body = q.text(3);
+        r.kind = static_cast<Kind>(q.i64(2));
+        r.source = q.text(3);
+        r.body = q.text(4);
         bytes += r.body.size();
+        readings += static_cast<std::size_t>(n);
         out.push_back(std::move(r));
-        if (bytes >= max_bytes) break;
+        if (bytes >= max_bytes || readings >= max_readings) break;
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         log_->error("reading pending records failed: {}", errmsg());
@@ -434,7 +457,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   if (!appends.empty()) {
     if (const auto low = low_on_disk()) {
       std::size_t refused = 0;
-      for (auto& [records, done] : appends) refused += records.size();
+      for (auto& [records, done] : appends) refused += readings_in(records);
       refused_ += refused;
       set_fault(*low);
       for (auto& [records, done] : appends)
@@ -449,34 +472,39 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     fail("begin");
   } else {
     {
-      Stmt ins(db_, "INSERT INTO records(prio, kind, at, source, body) VALUES(?,?,?,?,?)");
+      Stmt ins(db_, "INSERT INTO records(seq, n, prio, kind, at, source, body) VALUES(?,?,?,?,?,?,?)");
       if (!ins) fail("prepare insert");
+      std::int64_t seq = last_seq_;  // this thread is the only writer: the highest seq ever given
       for (auto& [records, done] : appends) {
         if (!failed_step.empty()) break;
         for (auto& r : records) {
-          ins.bind(1, static_cast<std::int64_t>(r.prio)).bind(2, static_cast<std::int64_t>(r.kind)).bind(3, now);
-          ins.bind(4, r.source).bind(5, r.body);
+          if (r.count == 0) continue;
+          const std::int64_t n = r.count;
+          ins.bind(1, seq + n).bind(2, n).bind(3, static_cast<std::int64_t>(r.prio));
+          ins.bind(4, static_cast<std::int64_t>(r.kind)).bind(5, now).bind(6, r.source).bind(7, r.body);
           if (ins.step() != SQLITE_DONE) {
             fail("insert");
             break;
           }
           ins.reset();
-          const auto seq = sqlite3_last_insert_rowid(db_);
-          if (first_seq == 0) first_seq = seq;
+          if (first_seq == 0) first_seq = seq + 1;
+          seq += n;
           last_seq = seq;
-          ++delta[static_cast<int>(r.prio)];
+          delta[static_cast<int>(r.prio)] += n;
         }
       }
     }
     if (failed_step.empty() && !removes.empty()) {
-      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=?");
+      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n");
       for (const auto& r : removes) {
         del.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
-        if (del.step() != SQLITE_DONE) {
+        std::int64_t n = 0;
+        int step;
+        while ((step = del.step()) == SQLITE_ROW) n += del.i64(0);
+        if (step != SQLITE_DONE) {
           fail("delete");
           break;
         }
-        const auto n = sqlite3_changes(db_);
         del.reset();
         delta[static_cast<int>(r.prio)] -= n;
         removed_now += n;
@@ -500,7 +528,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     exec("ROLLBACK");
     exit_if_unrecoverable(rc, what);
     std::size_t n = 0;
-    for (auto& [records, done] : appends) n += records.size();
+    for (auto& [records, done] : appends) n += readings_in(records);
     refused_ += n;
     const std::string reason =
         (rc & 0xFF) == SQLITE_FULL ? "disk full: cannot store new data in " + opts_.path : "storage error: " + what;
@@ -532,7 +560,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   for (int p = 0; p < kPriorityLevels; ++p) pending_by_prio_[p] += delta[p];
   if (last_seq != 0) last_seq_ = last_seq;
   std::size_t n = 0;
-  for (auto& [records, done] : appends) n += records.size();
+  for (auto& [records, done] : appends) n += readings_in(records);
   appended_ += n;
   removed_ += static_cast<std::uint64_t>(removed_now);
   if (!keep_fault)
@@ -543,7 +571,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   if (n > 0) notify_commit();  // before the producers hear of it, so that what they see as stored is sendable
   std::int64_t next = first_seq;
   for (auto& [records, done] : appends) {
-    const auto count = static_cast<std::int64_t>(records.size());
+    const auto count = static_cast<std::int64_t>(readings_in(records));
     if (done) done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
     next += count;
   }
@@ -567,13 +595,13 @@ void Outbox::enforce_limits() {
     const std::int64_t pending = stats().pending;
     if (pending <= 0) break;
     // Free the excess plus 5% of the limit so that eviction does not run on every commit.
-    const double per_row = static_cast<double>(file_bytes_) / static_cast<double>(pending);
+    const double per_reading = static_cast<double>(file_bytes_) / static_cast<double>(pending);
     const double target = static_cast<double>(file_bytes_ - opts_.max_size) + 0.05 * static_cast<double>(opts_.max_size);
-    auto rows = static_cast<std::size_t>(target / std::max(per_row, 1.0)) + 1;
-    rows = std::min(rows, kEvictChunk);
+    auto readings = static_cast<std::size_t>(target / std::max(per_reading, 1.0)) + 1;
+    readings = std::min(readings, kEvictChunk);
     bool evicted_any = false;
     for (int p = 0; p < kPriorityLevels && !evicted_any; ++p) {
-      if (pending_by_prio_[p] > 0) evicted_any = evict(static_cast<Priority>(p), rows, 0, "max_size");
+      if (pending_by_prio_[p] > 0) evicted_any = evict(static_cast<Priority>(p), readings, 0, "max_size");
     }
     if (!evicted_any) break;
   }
@@ -593,9 +621,10 @@ void Outbox::enforce_limits() {
   }
 }
 
-// Drops up to `max_rows` of the oldest records of `prio` (only those enqueued before `at_before`
-// when it is non-zero) and queues a gap event naming them, in one transaction.
-bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, const char* reason) {
+// Drops the oldest records of `prio` (only those enqueued before `at_before` when it is non-zero),
+// whole records holding about `max_readings` readings (at least one record), and queues a gap
+// event naming their seqs, in one transaction.
+bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason) {
   struct Run {
     std::int64_t first, last;
   };
@@ -603,17 +632,19 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   std::map<std::string, std::int64_t> per_source;
   std::int64_t count = 0;
   {
-    Stmt q(db_, at_before ? "SELECT seq, source FROM records WHERE prio=? AND at<? ORDER BY seq LIMIT ?"
-                          : "SELECT seq, source FROM records WHERE prio=? AND ?=0 ORDER BY seq LIMIT ?");
-    q.bind(1, static_cast<std::int64_t>(prio)).bind(2, at_before).bind(3, static_cast<std::int64_t>(max_rows));
-    while (q.step() == SQLITE_ROW) {
-      const auto seq = q.i64(0);
-      if (!runs.empty() && runs.back().last + 1 == seq)
-        runs.back().last = seq;
+    Stmt q(db_, at_before ? "SELECT seq, n, source FROM records WHERE prio=? AND at<? ORDER BY seq LIMIT ?"
+                          : "SELECT seq, n, source FROM records WHERE prio=? AND ?=0 ORDER BY seq LIMIT ?");
+    q.bind(1, static_cast<std::int64_t>(prio)).bind(2, at_before).bind(3, static_cast<std::int64_t>(max_readings));
+    while (static_cast<std::size_t>(count) < max_readings && q.step() == SQLITE_ROW) {
+      const auto last = q.i64(0);
+      const auto n = std::max<std::int64_t>(1, q.i64(1));
+      const auto first = last - n + 1;
+      if (!runs.empty() && runs.back().last + 1 == first)
+        runs.back().last = last;
       else
-        runs.push_back({seq, seq});
-      ++per_source[q.text(1)];
-      ++count;
+        runs.push_back({first, last});
+      per_source[q.text(2)] += n;
+      count += n;
     }
   }
   if (count == 0) return false;
@@ -657,22 +688,23 @@ bool Outbox::evict(Priority prio, std::size_t max_rows, std::int64_t at_before, 
   bool ok = exec("BEGIN IMMEDIATE");
   std::int64_t deleted = 0;
   if (ok) {
-    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?)");
+    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?) RETURNING n");
     del.bind(1, static_cast<std::int64_t>(prio)).bind(2, last).bind(3, at_before).bind(4, at_before);
-    ok = del.step() == SQLITE_DONE;
-    deleted = sqlite3_changes(db_);
+    int step;
+    while ((step = del.step()) == SQLITE_ROW) deleted += del.i64(0);
+    ok = step == SQLITE_DONE;
   }
-  std::int64_t gap_seq = 0;
+  std::int64_t gap_seq = last_seq_;
   if (ok) {
-    Stmt ins(db_, "INSERT INTO records(prio, kind, at, source, body) VALUES(?,?,?,?,?)");
+    Stmt ins(db_, "INSERT INTO records(seq, n, prio, kind, at, source, body) VALUES(?,1,?,?,?,?,?)");
     const std::string source = "_gateway";
     for (const auto& b : bodies) {
-      ins.bind(1, static_cast<std::int64_t>(Priority::System)).bind(2, static_cast<std::int64_t>(Kind::Event));
-      ins.bind(3, clock_.now_ms()).bind(4, source).bind(5, b);
+      ins.bind(1, gap_seq + 1).bind(2, static_cast<std::int64_t>(Priority::System));
+      ins.bind(3, static_cast<std::int64_t>(Kind::Event)).bind(4, clock_.now_ms()).bind(5, source).bind(6, b);
       ok = ins.step() == SQLITE_DONE;
       ins.reset();
       if (!ok) break;
-      gap_seq = sqlite3_last_insert_rowid(db_);
+      ++gap_seq;
     }
   }
   if (ok) {

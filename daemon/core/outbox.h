@@ -21,9 +21,12 @@
 //  1. append()'s callback reports Committed only after the transaction holding the records has
 //     committed (with sync = full: fsynced). A record is never reported committed and then lost,
 //     except through eviction, which is always accounted for by a gap event.
-//  2. `seq` comes from AUTOINCREMENT: strictly increasing, never reused in this store, even after
-//     the table drains or the process is killed. Records committed in one transaction get
-//     consecutive seqs in append order.
+//  2. A record holds `count` readings of one source, kind and priority (one poll, one batch from a
+//     producer) and owns the consecutive seqs [first_seq, last_seq]. Its rowid is last_seq, given
+//     explicitly as the previous highest seq plus `count` on an AUTOINCREMENT table, so seqs are
+//     strictly increasing and never reused in this store, even after the table drains or the
+//     process is killed (sqlite_sequence remembers the highest). Records committed in one
+//     transaction get consecutive seqs in append order. Counts and limits are in readings.
 //  3. A record leaves the table only by remove() (the IOC acknowledged it) or by eviction.
 //     Eviction takes the lowest priority first, oldest (lowest seq) first within it, and in the
 //     same transaction queues a `gap` event (priority System) naming the exact seqs dropped.
@@ -70,25 +73,29 @@ struct OutboxOptions {
   bool sync_full = true;                         // synchronous = FULL (power-loss safe) or NORMAL
   std::uint64_t max_size = 2ull << 30;           // bytes; then evict lowest priority, oldest first
   std::int64_t max_age_ms = 30ll * 86400 * 1000; // records older than this are evicted; 0 = never
-  std::size_t max_queued = 200000;               // records waiting for a commit before appends are refused
+  std::size_t max_queued = 200000;               // readings waiting for a commit before appends are refused
   std::chrono::milliseconds fault_probe{1000};   // while faulted, how often a write is tried again
 };
 
-// A record as the producer hands it over: the body is the reading's JSON without "seq".
+// A record as the producer hands it over: `count` readings of one source, their JSON objects
+// without "seq", one per line (compact JSON never holds a raw newline; see append_reading_json).
 struct NewRecord {
   Priority prio = Priority::Normal;
   Kind kind = Kind::Data;
   std::string source;
   std::string body;
+  std::uint32_t count = 1;
 };
 
-// A stored record as read back for sending.
+// A stored record as read back for sending: readings first_seq..last_seq, one body line each.
 struct Record {
-  std::int64_t seq = 0;
+  std::int64_t first_seq = 0;
+  std::int64_t last_seq = 0;
   Priority prio = Priority::Normal;
   Kind kind = Kind::Data;
   std::string source;
   std::string body;
+  std::size_t count() const { return static_cast<std::size_t>(last_seq - first_seq + 1); }
 };
 
 enum class AppendStatus { Committed, Refused, Overloaded, Stopped };
@@ -100,7 +107,8 @@ struct AppendResult {
   std::int64_t last_seq = 0;
 };
 
-// Consecutive seqs [first, last], all of one priority (what remove() deletes).
+// Consecutive seqs [first, last], all of one priority, covering whole records (what remove()
+// deletes: every record whose last_seq lies in the range).
 struct SeqRange {
   std::int64_t first = 0;
   std::int64_t last = 0;
@@ -109,15 +117,15 @@ struct SeqRange {
 
 struct OutboxStats {
   std::string store;                  // the store UUID
-  std::int64_t pending = 0;           // records in the table
+  std::int64_t pending = 0;           // readings in the table
   std::int64_t pending_by_prio[kPriorityLevels] = {};
-  std::int64_t oldest_at_ms = 0;      // enqueue time of the oldest pending record, 0 if none
+  std::int64_t oldest_at_ms = 0;      // enqueue time of the oldest pending reading, 0 if none
   std::int64_t last_seq = 0;          // highest seq ever committed
   std::uint64_t file_bytes = 0;       // pages in use * page size
-  std::uint64_t appended = 0;         // records committed since start
-  std::uint64_t removed = 0;          // records deleted after acknowledgement since start
-  std::uint64_t evicted = 0;          // records dropped by policy since start
-  std::uint64_t refused = 0;          // records refused (fault or overload) since start
+  std::uint64_t appended = 0;         // readings committed since start
+  std::uint64_t removed = 0;          // readings deleted after acknowledgement since start
+  std::uint64_t evicted = 0;          // readings dropped by policy since start
+  std::uint64_t refused = 0;          // readings refused (fault or overload) since start
   std::uint64_t commits = 0;          // transactions since start
   std::string fault;                  // empty when healthy
 };
@@ -138,11 +146,12 @@ class Outbox {
   // transaction committed or failed. Never blocks on I/O.
   void append(std::vector<NewRecord> records, AppendDone done);
 
-  // Pending records of priority `prio` with after < seq < before, oldest first, at most
-  // `max_records` and about `max_bytes` of body (at least one record if any). Blocks until the
+  // Pending records of priority `prio` with after < last_seq < before, oldest first, holding at
+  // most `max_readings` readings and about `max_bytes` of body (at least one record if any, even
+  // a larger one). Blocks until the
   // writer thread has run the query. `ok`, when given, is false if the query failed (an empty
   // result then does not mean there is nothing to read).
-  std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_records,
+  std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_readings,
                            std::size_t max_bytes, bool* ok = nullptr);
 
   // Deletes acknowledged records (asynchronously, in the next transaction).
@@ -167,7 +176,7 @@ class Outbox {
   void commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
                     std::vector<SeqRange>& removes, bool keep_fault = false);
   void enforce_limits();
-  bool evict(Priority prio, std::size_t max_rows, std::int64_t at_before, const char* reason);
+  bool evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
   void set_fault(const std::string& what);
   void exit_if_unrecoverable(int rc, const std::string& what);  // failed fsync or corruption: _Exit(1)

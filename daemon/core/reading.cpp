@@ -1,5 +1,6 @@
 #include "core/reading.h"
 
+#include <algorithm>
 #include <charconv>
 #include <climits>
 #include <cmath>
@@ -135,7 +136,13 @@ struct ValueWriter {
   void operator()(std::int64_t v) const { out += std::to_string(v); }
   void operator()(bool v) const { out += v ? "true" : "false"; }
   void operator()(const std::string& v) const { append_json_string(out, v); }
-  void operator()(const JsonText& v) const { out += v.text; }
+  // A raw newline can only be whitespace between tokens in valid JSON (strings escape it); a space
+  // means the same and keeps the body one line.
+  void operator()(const JsonText& v) const {
+    const auto at = out.size();
+    out += v.text;
+    std::replace(out.begin() + static_cast<std::ptrdiff_t>(at), out.end(), '\n', ' ');
+  }
 };
 
 }  // namespace
@@ -143,6 +150,11 @@ struct ValueWriter {
 std::string reading_body_json(std::string_view source, const Reading& r) {
   std::string out;
   out.reserve(96 + r.point.size() + source.size());
+  append_reading_json(out, source, r);
+  return out;
+}
+
+void append_reading_json(std::string& out, std::string_view source, const Reading& r) {
   out += "{\"ts\":\"";
   out += format_rfc3339_ms(r.ts_ms);
   out += "\",\"source\":";
@@ -163,7 +175,6 @@ std::string reading_body_json(std::string_view source, const Reading& r) {
     append_json_string(out, r.error);
   }
   out += '}';
-  return out;
 }
 
 }  // namespace ioc_edge

@@ -48,7 +48,9 @@ void append_json_string(std::string& out, std::string_view s);
 
 // The stored body of a reading: a JSON object without "seq", e.g.
 // {"ts":"...","source":"tram-bom-1","point":"p0","value":1.5,"unit":"V","quality":"good"}
-// The outbox stores this text and the forwarder splices "seq" in when it builds a batch.
+// Compact: it never holds a raw newline (the outbox keeps one reading per line). The outbox stores
+// this text and the forwarder splices "seq" in when it builds a batch.
+void append_reading_json(std::string& out, std::string_view source, const Reading& r);
 std::string reading_body_json(std::string_view source, const Reading& r);
 
 }  // namespace ioc_edge

@@ -22,10 +22,11 @@ struct Rig {
   test::FakeUplink uplink;
   std::unique_ptr<Forwarder> fwd;
 
-  explicit Rig(ForwarderOptions o = defaults()) {
+  explicit Rig(ForwarderOptions o = defaults(), std::int64_t max_age_ms = 30ll * 86400 * 1000) {
     std::string err;
     OutboxOptions oo{dir.file("o.db")};
     oo.sync_full = false;
+    oo.max_age_ms = max_age_ms;
     outbox = Outbox::open(oo, clock, err);
     REQUIRE(outbox);
     fwd = std::make_unique<Forwarder>(o, *outbox, uplink, clock, [] { return std::string("{}"); });
@@ -51,6 +52,24 @@ struct Rig {
     r.point = "p";
     r.value = 1.0;
     for (std::size_t i = 0; i < n; ++i) recs.push_back({Priority::Normal, Kind::Data, source, reading_body_json(source, r)});
+    std::promise<void> p;
+    outbox->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
+    p.get_future().wait();
+  }
+  // `records` outbox records of `per_record` readings each, as the pipeline stores polls.
+  void append_chunks(std::size_t records, std::uint32_t per_record, const std::string& source = "gen") {
+    std::vector<NewRecord> recs;
+    Reading r;
+    r.point = "p";
+    r.value = 1.0;
+    for (std::size_t i = 0; i < records; ++i) {
+      NewRecord rec{Priority::Normal, Kind::Data, source, {}, per_record};
+      for (std::uint32_t k = 0; k < per_record; ++k) {
+        if (k) rec.body += '\n';
+        append_reading_json(rec.body, source, r);
+      }
+      recs.push_back(std::move(rec));
+    }
     std::promise<void> p;
     outbox->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
     p.get_future().wait();
@@ -161,4 +180,46 @@ TEST_CASE("backlog_rate caps the backlog's bandwidth", "[forwarder]") {
   CHECK(rig.outbox->stats().pending == 90);
   rig.clock.advance(std::chrono::hours(1));  // refills to one burst (one batch of bytes)
   CHECK(test::wait_until([&] { return rig.data_outstanding() > 0; }, 5s));
+}
+
+TEST_CASE("records of several readings are sent whole, each reading with its own seq", "[forwarder]") {
+  Rig rig;  // batches of at most 10 readings, window 3
+  rig.append_chunks(6, 4);  // seqs 1..24 in six records of four
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 3; }, 5s));
+  std::multiset<std::int64_t> sent;
+  for (auto& m : rig.uplink.outstanding_messages()) {
+    const auto seqs = Rig::seqs(m);
+    CHECK(seqs.size() == 8);  // two whole records: a third would pass 10 readings
+    sent.insert(seqs.begin(), seqs.end());
+  }
+  while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
+  }
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
+  CHECK(sent.size() == 24);
+  for (std::int64_t s = 1; s <= 24; ++s) CHECK(sent.count(s) == 1);
+  CHECK(rig.fwd->stats().readings_sent == 24);
+  CHECK(rig.outbox->stats().removed == 24);
+}
+
+TEST_CASE("a gap event from eviction is sent without waiting for new data", "[forwarder][eviction]") {
+  Rig rig(Rig::defaults(), 60'000);
+  rig.append(5);
+  rig.fwd->start();
+  // The broker never acknowledges the five; they age past max_age while nothing new arrives, and
+  // the outbox evicts them on its age timer.
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  rig.clock.advance(120s);
+  std::string gap;
+  REQUIRE(test::wait_until([&] {
+    rig.outbox->flush();  // wakes the writer, which finds the age check due
+    for (auto& m : rig.uplink.outstanding_messages())
+      if (m.topic == "ioc/p/s/event/_gateway") gap = m.payload;
+    return !gap.empty();
+  }, 10s));
+  const auto j = nlohmann::json::parse(gap);
+  CHECK(j["readings"][0]["seq"] == 6);
+  CHECK(j["readings"][0]["point"] == "gap");
+  CHECK(j["readings"][0]["value"]["reason"] == "max_age");
+  CHECK(j["readings"][0]["value"]["count"] == 5);
 }

@@ -1,6 +1,7 @@
 // The outbox's invariants (daemon/core/outbox.h), against a real SQLite file.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <future>
 #include <set>
 
@@ -88,17 +89,17 @@ TEST_CASE("reads go oldest first within a priority, and respect the bounds", "[o
   append_sync(*ob, records(3, Priority::Low));
   auto low = read_all(*ob, Priority::Low);
   REQUIRE(low.size() == 6);
-  CHECK(low.front().seq == 1);
-  CHECK(low.back().seq == 9);
-  CHECK(std::is_sorted(low.begin(), low.end(), [](auto& a, auto& b) { return a.seq < b.seq; }));
+  CHECK(low.front().last_seq == 1);
+  CHECK(low.back().last_seq == 9);
+  CHECK(std::is_sorted(low.begin(), low.end(), [](auto& a, auto& b) { return a.last_seq < b.last_seq; }));
   auto high = read_all(*ob, Priority::High);
   REQUIRE(high.size() == 3);
-  CHECK(high.front().seq == 4);
+  CHECK(high.front().last_seq == 4);
   // after/before/max bound the read
   auto mid = ob->read(Priority::Low, 2, 8, 100, 1 << 20);
   REQUIRE(mid.size() == 2);
-  CHECK(mid[0].seq == 3);
-  CHECK(mid[1].seq == 7);
+  CHECK(mid[0].last_seq == 3);
+  CHECK(mid[1].last_seq == 7);
   CHECK(ob->read(Priority::Low, 0, 100, 2, 1 << 20).size() == 2);
   CHECK(ob->read(Priority::Low, 0, 100, 100, 1).size() == 1);  // max_bytes: at least one
   CHECK(ob->stats().pending_by_prio[static_cast<int>(Priority::Low)] == 6);
@@ -112,7 +113,7 @@ TEST_CASE("remove deletes exactly the acknowledged ranges", "[outbox]") {
   ob->remove({{2, 4, Priority::Normal}, {9, 9, Priority::Normal}, {5, 6, Priority::High}});
   ob->flush();
   std::set<std::int64_t> left;
-  for (auto& r : read_all(*ob, Priority::Normal)) left.insert(r.seq);
+  for (auto& r : read_all(*ob, Priority::Normal)) left.insert(r.last_seq);
   CHECK(left == std::set<std::int64_t>{1, 5, 6, 7, 8, 10});
   CHECK(ob->stats().pending == 6);
   CHECK(ob->stats().removed == 4);
@@ -154,7 +155,7 @@ TEST_CASE("max_size evicts the oldest lowest-priority records with an exact gap 
   // Exactly the evicted seqs are gone, and the gap events name exactly them.
   std::set<std::int64_t> present;
   for (int p = 0; p < kPriorityLevels; ++p)
-    for (auto& r : read_all(*ob, static_cast<Priority>(p))) present.insert(r.seq);
+    for (auto& r : read_all(*ob, static_cast<Priority>(p))) present.insert(r.last_seq);
   auto events = read_all(*ob, Priority::System);
   REQUIRE_FALSE(events.empty());
   std::set<std::int64_t> named;
@@ -229,6 +230,178 @@ TEST_CASE("the database passes an integrity check after heavy use", "[outbox]") 
   sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &st, nullptr);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
   CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(st, 0))) == "ok");
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+}
+
+namespace {
+
+// One record holding `n` readings, one JSON object per line, as the pipeline stores a poll.
+NewRecord chunk(std::uint32_t n, Priority p = Priority::Normal, const std::string& source = "s",
+                std::size_t body_size = 40) {
+  NewRecord r{p, Kind::Data, source, {}, n};
+  for (std::uint32_t i = 0; i < n; ++i) {
+    if (i) r.body += '\n';
+    r.body += "{\"i\":" + std::to_string(i) + ",\"x\":\"" + std::string(body_size, 'a') + "\"}";
+  }
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("a record of several readings owns a range of seqs and is read, counted and removed whole",
+          "[outbox][chunks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  std::vector<NewRecord> batch;
+  batch.push_back(chunk(100));
+  batch.push_back(chunk(1));
+  batch.push_back(chunk(50));
+  const auto a = append_sync(*ob, std::move(batch));
+  REQUIRE(a.status == AppendStatus::Committed);
+  CHECK(a.first_seq == 1);
+  CHECK(a.last_seq == 151);
+  CHECK(ob->stats().pending == 151);
+  CHECK(ob->stats().last_seq == 151);
+  CHECK(ob->stats().appended == 151);
+
+  auto all = read_all(*ob, Priority::Normal);
+  REQUIRE(all.size() == 3);
+  CHECK(all[0].first_seq == 1);
+  CHECK(all[0].last_seq == 100);
+  CHECK(all[0].count() == 100);
+  CHECK(all[1].first_seq == 101);
+  CHECK(all[1].last_seq == 101);
+  CHECK(all[2].first_seq == 102);
+  CHECK(all[2].last_seq == 151);
+  CHECK(std::count(all[0].body.begin(), all[0].body.end(), '\n') == 99);
+
+  // max_readings never splits a record: 120 readings allow the first two records (101), not the third.
+  auto part = ob->read(Priority::Normal, 0, 1000, 120, 1 << 20);
+  REQUIRE(part.size() == 2);
+  CHECK(part.back().last_seq == 101);
+  // A record larger than the limit is still read, alone, so it can never block the queue.
+  auto big = ob->read(Priority::Normal, 0, 1000, 10, 1 << 20);
+  REQUIRE(big.size() == 1);
+  CHECK(big[0].count() == 100);
+  // The cursor is the last seq of what was read.
+  auto rest = ob->read(Priority::Normal, 101, 1000, 1000, 1 << 20);
+  REQUIRE(rest.size() == 1);
+  CHECK(rest[0].first_seq == 102);
+
+  // Removal counts readings, and the next append continues after the highest seq.
+  ob->remove({{1, 101, Priority::Normal}});
+  ob->flush();
+  CHECK(ob->stats().pending == 50);
+  CHECK(ob->stats().removed == 101);
+  const auto b = append_sync(*ob, records(2));
+  CHECK(b.first_seq == 152);
+  CHECK(b.last_seq == 153);
+}
+
+TEST_CASE("seqs of several-reading records are not reused after the table drains and the store reopens",
+          "[outbox][chunks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  {
+    auto ob = open({dir.file("o.db")}, clock);
+    std::vector<NewRecord> batch;
+    batch.push_back(chunk(40));
+    append_sync(*ob, std::move(batch));
+    ob->remove({{1, 40, Priority::Normal}});
+    ob->flush();
+    CHECK(ob->stats().pending == 0);
+  }
+  auto ob = open({dir.file("o.db")}, clock);
+  CHECK(ob->stats().last_seq == 40);
+  CHECK(append_sync(*ob, records(1)).first_seq == 41);
+}
+
+TEST_CASE("eviction drops whole several-reading records and its gap event names every seq in them",
+          "[outbox][chunks][eviction]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.max_size = 1 << 20;
+  auto ob = open(o, clock);
+  for (int i = 0; i < 40; ++i) {
+    std::vector<NewRecord> batch;
+    batch.push_back(chunk(100, Priority::Normal, "dong-ho-" + std::to_string(i % 3), 300));
+    append_sync(*ob, std::move(batch));
+  }
+  ob->flush();
+  const auto st = ob->stats();
+  REQUIRE(st.evicted > 0);
+  CHECK(st.evicted % 100 == 0);  // whole records only
+  CHECK(st.file_bytes <= o.max_size);
+  std::set<std::int64_t> present, named;
+  for (auto& r : read_all(*ob, Priority::Normal))
+    for (auto s = r.first_seq; s <= r.last_seq; ++s) present.insert(s);
+  std::int64_t per_source_total = 0;
+  for (const auto& e : read_all(*ob, Priority::System)) {
+    CHECK(e.count() == 1);
+    present.insert(e.first_seq);  // gap events take seqs of their own
+    const auto v = nlohmann::json::parse(e.body)["value"];
+    for (const auto& r : v["ranges"])
+      for (auto s = r[0].get<std::int64_t>(); s <= r[1].get<std::int64_t>(); ++s) CHECK(named.insert(s).second);
+    for (const auto& [src, c] : v["sources"].items()) per_source_total += c.get<std::int64_t>();
+  }
+  CHECK(named.size() == st.evicted);
+  CHECK(per_source_total == static_cast<std::int64_t>(st.evicted));
+  for (std::int64_t s = 1; s <= ob->stats().last_seq; ++s) CHECK((present.count(s) + named.count(s)) == 1);
+  CHECK(*named.begin() == 1);
+}
+
+TEST_CASE("a version-1 store (one reading per row) is upgraded in place and keeps its data and seqs",
+          "[outbox][chunks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  {  // The schema and rows exactly as ioc-edge 0.1.0 wrote them.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    const char* sql =
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE records(seq INTEGER PRIMARY KEY AUTOINCREMENT, prio INTEGER NOT NULL, kind INTEGER NOT NULL,"
+        " at INTEGER NOT NULL, source TEXT NOT NULL, body TEXT NOT NULL);"
+        "CREATE INDEX records_prio_seq ON records(prio, seq);"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+        "INSERT INTO meta VALUES('count.0',0),('count.1',2),('count.2',0),('count.3',0),"
+        " ('store','11111111-2222-4333-8444-555555555555');"
+        "INSERT INTO records(seq, prio, kind, at, source, body) VALUES"
+        " (7, 1, 0, AT, 'old', '{\"point\":\"a\"}'), (8, 1, 0, AT, 'old', '{\"point\":\"b\"}');"
+        "PRAGMA user_version=1;";
+    std::string script = sql;
+    for (auto at = script.find("AT,"); at != std::string::npos; at = script.find("AT,"))
+      script.replace(at, 2, std::to_string(clock.now_ms()));  // fresh, so max_age keeps them
+    REQUIRE(sqlite3_exec(db, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto ob = open({path}, clock);
+  CHECK(ob->store_uuid() == "11111111-2222-4333-8444-555555555555");
+  CHECK(ob->stats().pending == 2);
+  auto old = read_all(*ob, Priority::Normal);
+  REQUIRE(old.size() == 2);
+  CHECK(old[0].first_seq == 7);
+  CHECK(old[0].last_seq == 7);
+  CHECK(old[1].body == "{\"point\":\"b\"}");
+  std::vector<NewRecord> batch;
+  batch.push_back(chunk(5));
+  const auto r = append_sync(*ob, std::move(batch));
+  CHECK(r.first_seq == 9);
+  CHECK(r.last_seq == 13);
+  ob->remove({{7, 8, Priority::Normal}});
+  ob->flush();
+  CHECK(ob->stats().pending == 5);
+  ob->stop();
+
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  REQUIRE(sqlite3_step(st) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(st, 0) == 2);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }

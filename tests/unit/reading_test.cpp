@@ -65,7 +65,7 @@ TEST_CASE("a batch splices seq into each stored body", "[batch]") {
   r.point = "p0";
   r.value = true;
   std::vector<Record> recs;
-  for (std::int64_t seq : {7, 8, 10}) recs.push_back({seq, Priority::Normal, Kind::Data, "s", reading_body_json("s", r)});
+  for (std::int64_t seq : {7, 8, 10}) recs.push_back({seq, seq, Priority::Normal, Kind::Data, "s", reading_body_json("s", r)});
   std::vector<const Record*> ptrs;
   for (auto& x : recs) ptrs.push_back(&x);
   const auto j = nlohmann::json::parse(build_batch({"site-1", "6f1c2a3e-6a8e-4f7e-9a65-3f8d2f0f4b1d", R"({"unit_code":"01843"})"},
@@ -85,4 +85,56 @@ TEST_CASE("a batch splices seq into each stored body", "[batch]") {
   CHECK(ranges[0].last == 8);
   CHECK(ranges[1].first == 10);
   CHECK(ranges[1].last == 10);
+}
+
+TEST_CASE("a batch gives each line of a several-reading record its own seq", "[batch]") {
+  Reading a, b, c;
+  a.point = "l1";
+  a.value = 230.5;
+  b.point = "l2";
+  b.value = std::int64_t{7};
+  c.point = "l3";
+  c.quality = Quality::Bad;
+  c.error = "timeout";
+  std::string body;
+  append_reading_json(body, "meter", a);
+  body += '\n';
+  append_reading_json(body, "meter", b);
+  body += '\n';
+  append_reading_json(body, "meter", c);
+  std::vector<Record> recs;
+  recs.push_back({41, 43, Priority::Normal, Kind::Data, "meter", body});
+  recs.push_back({44, 44, Priority::Normal, Kind::Data, "meter", reading_body_json("meter", a)});
+  recs.push_back({50, 50, Priority::Normal, Kind::Data, "meter", reading_body_json("meter", b)});
+  std::vector<const Record*> ptrs;
+  for (auto& x : recs) ptrs.push_back(&x);
+  const auto j = nlohmann::json::parse(build_batch({"site-1", "6f1c2a3e-6a8e-4f7e-9a65-3f8d2f0f4b1d", ""}, 0, ptrs));
+  REQUIRE(j["readings"].size() == 5);
+  CHECK(j["readings"][0]["seq"] == 41);
+  CHECK(j["readings"][0]["point"] == "l1");
+  CHECK(j["readings"][0]["value"] == 230.5);
+  CHECK(j["readings"][1]["seq"] == 42);
+  CHECK(j["readings"][1]["value"] == 7);
+  CHECK(j["readings"][2]["seq"] == 43);
+  CHECK(j["readings"][2]["error"] == "timeout");
+  CHECK(j["readings"][3]["seq"] == 44);
+  CHECK(j["readings"][4]["seq"] == 50);
+  CHECK_FALSE(j.contains("org"));
+
+  const auto ranges = seq_ranges(ptrs);
+  REQUIRE(ranges.size() == 2);
+  CHECK(ranges[0].first == 41);
+  CHECK(ranges[0].last == 44);
+  CHECK(ranges[1].first == 50);
+}
+
+TEST_CASE("a JSON value with raw newlines between tokens stays one line and the same JSON", "[reading]") {
+  Reading r;
+  r.point = "record";
+  r.value = JsonText{"{\n  \"ten\": \"Tr\\u1ea7n\\nA\",\n  \"n\": [1,\n2]\n}"};
+  const auto body = reading_body_json("he-thong", r);
+  CHECK(body.find('\n') == std::string::npos);
+  const auto j = nlohmann::json::parse(body);
+  CHECK(j["value"]["ten"] == "Tr\u1ea7n\nA");
+  CHECK(j["value"]["n"] == nlohmann::json::parse("[1,2]"));
 }
