@@ -1,5 +1,7 @@
 #include "gateway.h"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cmath>
 #include <csignal>
@@ -130,7 +132,8 @@ Gateway::Gateway(Settings settings, const Clock& clock)
       clock_(clock),
       log_(logger("gateway")),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
-      watchdog_timer_(io_) {
+      watchdog_timer_(io_),
+      housekeeping_timer_(io_) {
   const auto& g = settings_.gateway;
   if (!g.unit_code.empty() || !g.agency_code.empty() || !g.name.empty()) {
     nlohmann::json org = nlohmann::json::object();
@@ -198,7 +201,7 @@ bool Gateway::start(std::string& error) {
     slot.sink = std::make_unique<SourceSink>(*outbox_, ss.name, ss.priority, *slot.counters,
                                              s.uplink.batch_max_readings, s.uplink.batch_max_bytes);
     SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
-    slot.source = ss.driver->create(std::move(ctx), *ss.config);
+    slot.source = ss.driver->create(std::move(ctx), ss.config);
     if (!slot.source) {
       error = "source \"" + ss.name + "\" could not be created";
       return false;
@@ -249,6 +252,17 @@ void Gateway::arm_watchdog() {
   });
 }
 
+// glibc keeps freed heap pages resident unless they sit at the top of the heap: parsing a large
+// configuration or draining a long backlog would otherwise stay in the resident set for good.
+void Gateway::arm_housekeeping() {
+  housekeeping_timer_.expires_after(std::chrono::seconds(60));
+  housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    malloc_trim(0);
+    arm_housekeeping();
+  });
+}
+
 int Gateway::run() {
   std::string error;
   if (!start(error)) {
@@ -258,8 +272,10 @@ int Gateway::run() {
   }
   wait_signal();
   arm_watchdog();
+  malloc_trim(0);  // the parsed configuration is gone; give its pages back
+  arm_housekeeping();
   const auto st = outbox_->stats();
-  systemd::ready("store " + st.store + ", " + std::to_string(st.pending) + " records queued");
+  systemd::ready("store " + st.store + ", " + std::to_string(st.pending) + " readings queued");
   io_.run();
   systemd::stopping();
   stop();

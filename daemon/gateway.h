@@ -44,6 +44,7 @@ class Gateway {
   std::string heartbeat_json() const;
   HttpReply handle_http(const std::string& method, const std::string& target) const;
   void arm_watchdog();
+  void arm_housekeeping();
   void wait_signal();
 
   Settings settings_;
@@ -52,6 +53,7 @@ class Gateway {
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
   boost::asio::steady_timer watchdog_timer_;
+  boost::asio::steady_timer housekeeping_timer_;
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<Uplink> uplink_;

@@ -83,7 +83,8 @@ struct Driver {
   std::string_view summary;
   // Reads the driver's own keys; reports problems through the reader. Never throws.
   std::unique_ptr<DriverConfig> (*parse)(TableReader& section);
-  std::unique_ptr<Source> (*create)(SourceContext context, const DriverConfig& config);
+  // The source may keep `config` (shared, not copied: a device may have thousands of points).
+  std::unique_ptr<Source> (*create)(SourceContext context, std::shared_ptr<const DriverConfig> config);
 };
 
 }  // namespace ioc_edge

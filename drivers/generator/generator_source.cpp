@@ -8,8 +8,8 @@
 
 namespace ioc_edge::generator {
 
-std::unique_ptr<Source> create(SourceContext context, const DriverConfig& config) {
-  return std::make_unique<GeneratorSource>(std::move(context), static_cast<const Config&>(config));
+std::unique_ptr<Source> create(SourceContext context, std::shared_ptr<const DriverConfig> config) {
+  return std::make_unique<GeneratorSource>(std::move(context), static_cast<const Config&>(*config));
 }
 
 double value_at(int index, std::int64_t ts_ms) {

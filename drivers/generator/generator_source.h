@@ -12,7 +12,7 @@
 
 namespace ioc_edge::generator {
 
-std::unique_ptr<Source> create(SourceContext context, const DriverConfig& config);
+std::unique_ptr<Source> create(SourceContext context, std::shared_ptr<const DriverConfig> config);
 
 // The value of point `index` at time `ts_ms`: a slow sine wave around 10 * (index + 1).
 double value_at(int index, std::int64_t ts_ms);

@@ -152,6 +152,7 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& r) {
   c->max_bits = static_cast<int>(r.integer_or("max_bits", 2000, 1, 2000));
   std::set<std::string> names;
   if (const auto* points = r.array("point")) {
+    c->points.reserve(points->size());
     int i = 0;
     for (const auto& node : *points) {
       ++i;

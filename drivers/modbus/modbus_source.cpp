@@ -75,9 +75,10 @@ class Bus;
 
 // One device: its config, its schedules, its state. Lives on its Bus's thread once added.
 struct Device {
-  Device(SourceContext c, Config k) : ctx(std::move(c)), cfg(std::move(k)) {}
+  Device(SourceContext c, std::shared_ptr<const Config> k) : ctx(std::move(c)), config(std::move(k)), cfg(*config) {}
   SourceContext ctx;
-  Config cfg;
+  std::shared_ptr<const Config> config;  // shared with the settings, not copied
+  const Config& cfg;
   std::vector<Schedule> schedules;
   bool down = false;
   int failures = 0;  // consecutive failed polls
@@ -91,7 +92,8 @@ class Bus {
  public:
   // The Bus for this url, created on first use. shared_ptr: its lifetime is shared by the devices
   // on it, and it ends (thread stopped, connection closed) when the last one stops.
-  static std::shared_ptr<Bus> get(const Config& cfg, spdlog::logger& log) {
+  static std::shared_ptr<Bus> get(const std::shared_ptr<const Config>& config, spdlog::logger& log) {
+    const Config& cfg = *config;
     static std::mutex mu;
     static std::map<std::string, std::weak_ptr<Bus>> buses;
     std::lock_guard lk(mu);
@@ -105,7 +107,7 @@ class Bus {
                  cfg.url, first.serial.baud, first.serial.parity, first.serial.data_bits, first.serial.stop_bits);
       return b;
     }
-    auto b = std::make_shared<Bus>(cfg);
+    auto b = std::make_shared<Bus>(config);
     buses[key] = b;
     return b;
   }
@@ -118,7 +120,8 @@ class Bus {
     return "rtu://" + std::string(::realpath(cfg.serial.device.c_str(), resolved) ? resolved : cfg.serial.device);
   }
 
-  explicit Bus(const Config& cfg) : cfg_(cfg), log_(logger("modbus/" + cfg.url)) {
+  explicit Bus(std::shared_ptr<const Config> config)
+      : config_(std::move(config)), cfg_(*config_), log_(logger("modbus/" + cfg_.url)) {
     thread_ = std::thread([this] {
       const std::string name = "mb:" + cfg_.url.substr(cfg_.url.find("://") + 3);
       pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
@@ -345,7 +348,8 @@ class Bus {
     }
   }
 
-  Config cfg_;  // connection settings of the first device on this url
+  std::shared_ptr<const Config> config_;  // the first device on this url: its connection settings
+  const Config& cfg_;
   std::shared_ptr<spdlog::logger> log_;
   modbus_t* ctx_ = nullptr;
   bool connected_ = false;
@@ -360,7 +364,7 @@ class Bus {
 
 class ModbusSource final : public Source {
  public:
-  ModbusSource(SourceContext ctx, Config cfg) : dev_{std::move(ctx), std::move(cfg)} {
+  ModbusSource(SourceContext ctx, std::shared_ptr<const Config> cfg) : dev_{std::move(ctx), std::move(cfg)} {
     // One schedule per distinct `every`; each planned into block requests once.
     std::map<std::chrono::milliseconds, std::vector<std::size_t>> by_every;
     for (std::size_t i = 0; i < dev_.cfg.points.size(); ++i) {
@@ -374,7 +378,7 @@ class ModbusSource final : public Source {
   ~ModbusSource() override { stop(); }
 
   void start() override {
-    bus_ = Bus::get(dev_.cfg, *dev_.ctx.log);
+    bus_ = Bus::get(dev_.config, *dev_.ctx.log);
     std::size_t requests = 0;
     for (const auto& s : dev_.schedules) requests += s.requests.size();
     dev_.ctx.log->info("polling {} unit {}: {} points in {} requests per cycle, every {} ms", dev_.cfg.url,
@@ -394,8 +398,8 @@ class ModbusSource final : public Source {
 
 }  // namespace
 
-std::unique_ptr<Source> create(SourceContext context, const DriverConfig& config) {
-  return std::make_unique<ModbusSource>(std::move(context), static_cast<const Config&>(config));
+std::unique_ptr<Source> create(SourceContext context, std::shared_ptr<const DriverConfig> config) {
+  return std::make_unique<ModbusSource>(std::move(context), std::static_pointer_cast<const Config>(std::move(config)));
 }
 
 }  // namespace ioc_edge::modbus

@@ -31,7 +31,7 @@
 
 namespace ioc_edge::modbus {
 
-std::unique_ptr<Source> create(SourceContext context, const DriverConfig& config);
+std::unique_ptr<Source> create(SourceContext context, std::shared_ptr<const DriverConfig> config);
 
 // libmodbus's errno after a failed call, in words: "timeout", "exception 2 (illegal data address)",
 // "CRC error", "connection refused".

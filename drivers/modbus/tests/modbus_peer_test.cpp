@@ -35,7 +35,7 @@ class Rig {
     settings_ = std::move(*res.settings);
     src_ = modbus::create({settings_.sources[0].name, logger("modbus/" + settings_.sources[0].name), clock_, sink_, io_,
                            counters_},
-                          *settings_.sources[0].config);
+                          settings_.sources[0].config);
   }
   ~Rig() { src_->stop(); }
   void start() { src_->start(); }
