@@ -5,7 +5,9 @@
 //   - peak resident memory (VmRSS, sampled every 20 ms) while draining;
 //   - the ceiling: a bare Paho client publishing messages of the same size, QoS 1, same window,
 //     to the same broker (what MQTT and TLS alone allow).
-//   build/bench/drain_bench [N ...]          default: 100000 1000000
+// The backlog is stored as the pipeline stores polls: records of K readings (default 100, a
+// 100-point device; K = 1 is the one-row-per-reading layout of schema 1).
+//   build/bench/drain_bench [--per-record=K] [N ...]          default: 100000 1000000
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -34,7 +36,7 @@ long rss_kib(pid_t pid) {
   return 0;
 }
 
-void fill(const std::string& path, std::size_t n) {
+void fill(const std::string& path, std::size_t n, std::size_t per_record) {
   SystemClock clock;
   OutboxOptions o{path};
   o.sync_full = false;
@@ -51,7 +53,12 @@ void fill(const std::string& path, std::size_t n) {
       r.ts_ms = 1795903799500 + static_cast<std::int64_t>(done + i);
       r.value = 12.5 + static_cast<double>((done + i) % 100) / 10.0;
       r.unit = "m3/h";
-      recs.push_back({Priority::Normal, Kind::Data, "tram-bom-1", reading_body_json("tram-bom-1", r)});
+      if (i % per_record == 0)
+        recs.push_back({Priority::Normal, Kind::Data, "tram-bom-1", {}, 0});
+      else
+        recs.back().body += '\n';
+      append_reading_json(recs.back().body, "tram-bom-1", r);
+      ++recs.back().count;
     }
     std::promise<void> p;
     ob->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
@@ -66,9 +73,9 @@ struct DrainResult {
   double avg_msg_bytes = 0, readings_per_msg = 0;
 };
 
-DrainResult drain(const Certs& certs, Mosquitto& broker, std::size_t n) {
+DrainResult drain(const Certs& certs, Mosquitto& broker, std::size_t n, std::size_t per_record) {
   TempDir dir;
-  fill(dir.file("data/outbox.db"), n);
+  fill(dir.file("data/outbox.db"), n, per_record);
   const int status_port = free_tcp_port();
   write_file(dir.file("ioc-edge.toml"),
              "[gateway]\nsite = \"bench\"\nprovince = \"bac-kan\"\ndata_dir = \"" + dir.file("data") + "\"\n"
@@ -163,14 +170,21 @@ double ceiling_msgs_per_s(const Certs& certs, int port, std::size_t bytes, int c
 
 int main(int argc, char** argv) {
   std::vector<std::size_t> sizes;
-  for (int i = 1; i < argc; ++i) sizes.push_back(static_cast<std::size_t>(std::stoull(argv[i])));
+  std::size_t per_record = 100;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--per-record=", 0) == 0)
+      per_record = std::max<std::size_t>(1, std::stoull(a.substr(13)));
+    else
+      sizes.push_back(static_cast<std::size_t>(std::stoull(a)));
+  }
   if (sizes.empty()) sizes = {100000, 1000000};
   TempDir dir;
   const auto certs = make_certs(dir.file("certs"));
   Mosquitto broker(certs, dir.path());
   double msg_bytes = 0, per_msg = 0;
   for (auto n : sizes) {
-    const auto r = drain(certs, broker, n);
+    const auto r = drain(certs, broker, n, per_record);
     std::printf("backlog %8zu: READY after %6.1f ms | drained in %6.2f s = %8.0f readings/s | RSS idle %5.1f MiB, peak %5.1f MiB | %.0f readings, %.0f bytes per message\n",
                 n, r.ready_ms, r.drain_s, r.rate, r.idle_rss_kib / 1024.0, r.peak_rss_kib / 1024.0, r.readings_per_msg,
                 r.avg_msg_bytes);
