@@ -9,8 +9,8 @@ namespace ioc_edge {
 
 const std::vector<Driver>& builtin_drivers() {
   static const std::vector<Driver> drivers = {
-      {"generator", "synthetic readings at a fixed rate, for demos and benchmarks", generator::parse_config, generator::create},
-      {"modbus", "Modbus TCP and RTU devices polled on schedules (libmodbus)", modbus::parse_config, modbus::create},
+      {"generator", "synthetic readings at a fixed rate, for demos and benchmarks", generator::parse_config, generator::create, nullptr},
+      {"modbus", "Modbus TCP and RTU devices polled on schedules (libmodbus)", modbus::parse_config, modbus::create, modbus::check_together},
   };
   return drivers;
 }

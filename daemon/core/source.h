@@ -26,6 +26,7 @@ class logger;
 namespace ioc_edge {
 
 class TableReader;
+class Diagnostics;
 
 enum class SinkStatus { Stored, Refused, Invalid };
 
@@ -77,6 +78,12 @@ struct DriverConfig {
   virtual ~DriverConfig() = default;
 };
 
+// A parsed source as a driver's cross-source check sees it.
+struct ParsedSource {
+  std::string_view name;
+  const DriverConfig* config;
+};
+
 // One line in drivers/builtin.cpp.
 struct Driver {
   std::string_view type;
@@ -85,6 +92,9 @@ struct Driver {
   std::unique_ptr<DriverConfig> (*parse)(TableReader& section);
   // The source may keep `config` (shared, not copied: a device may have thousands of points).
   std::unique_ptr<Source> (*create)(SourceContext context, std::shared_ptr<const DriverConfig> config);
+  // Optional: checks what only the driver's sources together can get wrong (two devices on one
+  // serial line with different settings); reports through `diag`. Never throws.
+  void (*check_together)(const std::vector<ParsedSource>& sources, Diagnostics& diag) = nullptr;
 };
 
 }  // namespace ioc_edge

@@ -189,6 +189,13 @@ LoadResult parse(const toml::table& root, const std::string& name, const std::ve
     read_status(r, s.status);
   }
   if (const auto* arr = top.array("source")) read_sources(*arr, diag, drivers, s.sources);
+  for (const auto& d : drivers) {
+    if (!d.check_together) continue;
+    std::vector<ParsedSource> mine;
+    for (const auto& src : s.sources)
+      if (src.driver == &d && src.config) mine.push_back({src.name, src.config.get()});
+    if (!mine.empty()) d.check_together(mine, diag);
+  }
   top.finish();
   if (diag.ok()) res.settings = std::move(s);
   return res;

@@ -1,5 +1,8 @@
 #include "drivers/modbus/modbus_config.h"
 
+#include <climits>
+#include <cstdlib>
+#include <map>
 #include <regex>
 #include <set>
 
@@ -62,6 +65,10 @@ void parse_url(TableReader& r, Config& c) {
   const auto url = r.string("url", true);
   if (!url) return;
   c.url = *url;
+  if (const auto* n = r.raw().get("url")) {
+    c.url_line = static_cast<int>(n->source().begin.line);
+    c.url_column = static_cast<int>(n->source().begin.column);
+  }
   static const std::regex tcp(R"(^tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:([0-9]{1,5}))?$)");
   static const std::regex rtu(R"(^rtu://(/[^\s]+)$)");
   std::smatch m;
@@ -144,6 +151,8 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& r) {
   parse_url(r, *c);
   parse_serial(r, *c);
   c->unit_id = static_cast<int>(r.integer_or("unit_id", 1, 0, 255));
+  if (c->rtu && (c->unit_id < 1 || c->unit_id > 247))
+    r.error_at_key("unit_id", "on a serial line must be 1..247 (0 is the broadcast address, which no device answers)");
   c->every = r.duration_or("every", c->every, std::chrono::milliseconds(10));
   c->timeout = r.duration_or("timeout", c->timeout, std::chrono::milliseconds(10));
   c->retry_max = r.duration_or("retry_max", c->retry_max, std::chrono::milliseconds(100));
@@ -164,6 +173,34 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& r) {
   }
   if (c->points.empty()) r.error_here("a modbus source needs at least one [[source.point]]");
   return c;
+}
+
+std::string connection_key(const Config& cfg) {
+  if (!cfg.rtu) return "tcp://" + cfg.host + ":" + std::to_string(cfg.port);
+  char resolved[PATH_MAX];
+  return "rtu://" + std::string(::realpath(cfg.serial.device.c_str(), resolved) ? resolved : cfg.serial.device);
+}
+
+void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag) {
+  const auto describe = [](const SerialSettings& s) {
+    return std::to_string(s.baud) + " baud, parity " +
+           (s.parity == 'E' ? "even" : s.parity == 'O' ? "odd" : "none") + ", " + std::to_string(s.data_bits) +
+           " data bits, " + std::to_string(s.stop_bits) + " stop bit" + (s.stop_bits == 1 ? "" : "s");
+  };
+  std::map<std::string, const ParsedSource*> first_on_line;
+  for (const auto& src : sources) {
+    const auto& c = static_cast<const Config&>(*src.config);
+    if (!c.rtu) continue;
+    const auto [it, inserted] = first_on_line.emplace(connection_key(c), &src);
+    if (inserted) continue;
+    const auto& f = static_cast<const Config&>(*it->second->config);
+    const auto &a = f.serial, &b = c.serial;
+    if (a.baud == b.baud && a.parity == b.parity && a.data_bits == b.data_bits && a.stop_bits == b.stop_bits) continue;
+    diag.error(c.url_line, c.url_column,
+               "source \"" + std::string(src.name) + "\": " + c.url + " is the serial line of source \"" +
+                   std::string(it->second->name) + "\" too, which sets " + describe(a) + "; this one sets " + describe(b) +
+                   "; devices on one line must use the same settings");
+  }
 }
 
 }  // namespace ioc_edge::modbus

@@ -50,7 +50,8 @@ struct SerialSettings {
 };
 
 struct Config final : DriverConfig {
-  std::string url;          // as written: the key that groups devices onto one connection
+  std::string url;          // as written
+  int url_line = 0, url_column = 0;  // where, for errors that involve several sources
   bool rtu = false;
   std::string host;         // tcp
   int port = 502;           // tcp
@@ -66,5 +67,12 @@ struct Config final : DriverConfig {
 };
 
 std::unique_ptr<DriverConfig> parse_config(TableReader& section);
+
+// One physical connection: "tcp://h" and "tcp://h:502" are the same; a /dev/serial/by-id link and
+// the device it points to are the same line. Devices with one key share a connection and a thread.
+std::string connection_key(const Config& cfg);
+
+// Devices on one serial line must agree on its settings (baud, parity, data and stop bits).
+void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag);
 
 }  // namespace ioc_edge::modbus

@@ -3,8 +3,6 @@
 #include <modbus.h>
 
 #include <algorithm>
-#include <climits>
-#include <cstdlib>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -69,6 +67,7 @@ struct Schedule {
   std::chrono::milliseconds every{0};
   std::vector<Request> requests;
   Clock::time_point due{};
+  int failures = 0;  // consecutive polls of this schedule in which every request failed
 };
 
 class Bus;
@@ -81,7 +80,7 @@ struct Device {
   const Config& cfg;
   std::vector<Schedule> schedules;
   bool down = false;
-  int failures = 0;  // consecutive failed polls
+  int failures = 0;  // consecutive failed polls, any schedule
   std::string last_error;
   RateLimit overrun_log{std::chrono::seconds(60)};
   std::uint64_t overruns = 0;
@@ -97,8 +96,10 @@ class Bus {
     static std::mutex mu;
     static std::map<std::string, std::weak_ptr<Bus>> buses;
     std::lock_guard lk(mu);
-    const auto key = bus_key(cfg);
+    const auto key = connection_key(cfg);
     if (auto b = buses[key].lock()) {
+      // check-config refuses this; it can still happen when a /dev/serial/by-id link only
+      // resolves at run time (the adapter was unplugged while the file was checked).
       const auto& first = b->cfg_;
       if (cfg.rtu && (first.serial.baud != cfg.serial.baud || first.serial.parity != cfg.serial.parity ||
                       first.serial.data_bits != cfg.serial.data_bits || first.serial.stop_bits != cfg.serial.stop_bits))
@@ -110,14 +111,6 @@ class Bus {
     auto b = std::make_shared<Bus>(config);
     buses[key] = b;
     return b;
-  }
-
-  // One physical connection: "tcp://h" and "tcp://h:502" are the same; a /dev/serial/by-id link
-  // and the device it points to are the same line.
-  static std::string bus_key(const Config& cfg) {
-    if (!cfg.rtu) return "tcp://" + cfg.host + ":" + std::to_string(cfg.port);
-    char resolved[PATH_MAX];
-    return "rtu://" + std::string(::realpath(cfg.serial.device.c_str(), resolved) ? resolved : cfg.serial.device);
   }
 
   explicit Bus(std::shared_ptr<const Config> config)
@@ -297,12 +290,20 @@ class Bus {
     const std::string& error = first_error;
 
     const bool all_failed = failed == static_cast<int>(s.requests.size());
-    transition(d, all_failed, error);
+    s.failures = all_failed ? s.failures + 1 : 0;
+    // Down when the device does not answer at all (timeout, connection, CRC), or when it answers
+    // nothing but exceptions on every schedule. An exception on the 15-minute totals alone, while
+    // the 1-second readings come in, is bad readings for those points, not a device going down
+    // and up every 15 minutes.
+    const bool no_answer = all_failed && !link_error.empty();
+    const bool every_schedule_failing =
+        std::all_of(d.schedules.begin(), d.schedules.end(), [](const Schedule& x) { return x.failures > 0; });
+    transition(d, all_failed && (no_answer || every_schedule_failing), all_failed, error);
     schedule_next(d, s, all_failed);
   }
 
-  void transition(Device& d, bool all_failed, const std::string& error) {
-    if (all_failed && !d.down) {
+  void transition(Device& d, bool going_down, bool all_failed, const std::string& error) {
+    if (going_down && !d.down) {
       d.down = true;
       d.last_error = error;
       d.ctx.log->warn("device {} unit {} is not answering: {}; retrying with backoff up to {} s", d.cfg.url,
@@ -328,8 +329,8 @@ class Bus {
 
   void schedule_next(Device& d, Schedule& s, bool failed) {
     const auto now = Clock::now();
-    if (failed && d.failures > 1) {  // a dead device: back off, do not spend the bus on it
-      const auto factor = 1ll << std::min(d.failures - 1, 16);
+    if (failed && s.failures > 1) {  // a dead device (or schedule): back off, do not spend the bus on it
+      const auto factor = 1ll << std::min(s.failures - 1, 16);
       // Never more often than the schedule itself: a 15-minute total stays at 15 minutes.
       const auto wait = std::max<std::chrono::milliseconds>(s.every, std::min<std::chrono::milliseconds>(d.cfg.retry_max, s.every * factor));
       s.due = now + wait;

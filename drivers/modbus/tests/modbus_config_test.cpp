@@ -79,3 +79,37 @@ TEST_CASE("modbus config: mistakes are named with their position", "[modbus][con
   auto typo = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\nadress = 0\n");
   CHECK_THAT(typo.diagnostics.format(), Catch::Contains("unknown key 'adress' (did you mean 'address'?)"));
 }
+
+TEST_CASE("modbus config: a serial line is one unit id 1..247, TCP allows 0", "[modbus][config]") {
+  const auto with_unit = [](const std::string& url, int unit) {
+    return load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"" + url + "\"\nunit_id = " + std::to_string(unit) +
+                "\n[[source.point]]\nname = \"a\"\naddress = 0\n");
+  };
+  CHECK_THAT(with_unit("rtu:///dev/ttyUSB0", 0).diagnostics.format(),
+             Catch::Contains("m.toml:10:11: source \"m\": unit_id: on a serial line must be 1..247 (0 is the broadcast"));
+  CHECK_THAT(with_unit("rtu:///dev/ttyUSB0", 248).diagnostics.format(), Catch::Contains("must be 1..247"));
+  CHECK(with_unit("rtu:///dev/ttyUSB0", 247).settings);
+  CHECK(with_unit("tcp://127.0.0.1", 0).settings);  // many TCP devices ignore the unit id or expect 0
+  CHECK(with_unit("tcp://127.0.0.1", 255).settings);
+}
+
+TEST_CASE("modbus config: devices on one serial line must agree on its settings", "[modbus][config]") {
+  const auto device = [](const std::string& name, const std::string& url, const std::string& serial) {
+    return "[[source]]\nname = \"" + name + "\"\ntype = \"modbus\"\nurl = \"" + url + "\"\n" + serial +
+           "[[source.point]]\nname = \"a\"\naddress = 0\n";
+  };
+  // Same line, same settings (the defaults spelled out or not): one bus, accepted.
+  auto same = load(device("a", "rtu:///dev/ttyUSB0", "baud = 9600\n") + device("b", "rtu:///dev/ttyUSB0", ""));
+  INFO(same.diagnostics.format());
+  CHECK(same.settings);
+  // Different lines may differ.
+  CHECK(load(device("a", "rtu:///dev/ttyUSB0", "baud = 19200\n") + device("b", "rtu:///dev/ttyUSB1", "")).settings);
+  // One line, two speeds: refused at the second device's url, naming both.
+  auto clash = load(device("tram-bom", "rtu:///dev/ttyUSB0", "baud = 19200\nparity = \"even\"\n") +
+                    device("muc-nuoc", "rtu:///dev/ttyUSB0", "baud = 9600\n"));
+  CHECK_FALSE(clash.settings);
+  CHECK_THAT(clash.diagnostics.format(),
+             Catch::Contains("m.toml:18:7: source \"muc-nuoc\": rtu:///dev/ttyUSB0 is the serial line of source "
+                             "\"tram-bom\" too, which sets 19200 baud, parity even, 8 data bits, 1 stop bit; this one "
+                             "sets 9600 baud, parity none, 8 data bits, 1 stop bit"));
+}

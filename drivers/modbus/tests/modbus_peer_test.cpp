@@ -361,6 +361,22 @@ TEST_CASE("modbus: one bad address gives bad readings for its points only, the d
   CHECK(num(rig.latest("good")) == 25.5);
 }
 
+TEST_CASE("modbus: an exception on one schedule alone gives bad readings there, the device stays up",
+          "[modbus][peer][faults][schedule]") {
+  ModbusTcpServer server;  // 10,000 registers: the slow total is configured past them
+  server.set_holding(0, {7});
+  Rig rig(device("tcp://127.0.0.1:" + std::to_string(server.port()), "",
+                 point("level", "holding", 0, "uint16", "every = \"50ms\"\n") +
+                     point("total", "holding", 9998, "uint64", "every = \"150ms\"\n")));
+  rig.start();
+  const auto bad = rig.latest("total", [](const Reading& r) { return r.quality == Quality::Bad; });
+  CHECK(bad.error == "exception 2 (illegal data address)");
+  // Several slow polls, every one an exception: no source_down / source_up flapping.
+  REQUIRE(wait_until([&] { return rig.count_of("total") >= 4; }, 5s));
+  CHECK(rig.events().empty());
+  CHECK(num(rig.latest("level", good)) == 7);
+}
+
 TEST_CASE("modbus probe: reads a real device once and shows every decoding", "[modbus][peer][probe]") {
   ModbusTcpServer server;
   server.set_input(7, {0x0000, 0x41CC});  // float32 25.5 in CDAB order
