@@ -251,7 +251,7 @@ bool Outbox::open_db(std::string& error) {
   }
   ensure_reserve();
   refresh_stats_after_delete();
-  log_->info("opened {} (store {}, {} records pending, last seq {}, sync {})", opts_.path, store_uuid_,
+  log_->info("opened {} (store {}, {} readings pending, last seq {}, sync {})", opts_.path, store_uuid_,
              stats().pending, last_seq_.load(), opts_.sync_full ? "full" : "normal");
   return true;
 }
@@ -387,7 +387,7 @@ void Outbox::stop() {
   if (db_) {
     sqlite3_close_v2(db_);  // checkpoints the WAL into the database
     db_ = nullptr;
-    log_->info("closed (last seq {}, {} records pending)", last_seq_.load(), stats().pending);
+    log_->info("closed (last seq {}, {} readings pending)", last_seq_.load(), stats().pending);
   }
 }
 
@@ -736,7 +736,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
   evicted_ += static_cast<std::uint64_t>(deleted);
   std::uint64_t suppressed = 0;
   if (evict_log_.allow(suppressed))
-    log_->warn("buffer limit {} reached: dropped {} {}-priority records (seq {}..{}), gap event queued for the IOC "
+    log_->warn("buffer limit {} reached: dropped {} {}-priority readings (seq {}..{}), gap event queued for the IOC "
                "({} similar messages suppressed)",
                reason, deleted, to_string(prio), runs.front().first, last, suppressed);
   refresh_stats_after_delete();

@@ -202,7 +202,7 @@ class Outbox {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::pair<std::vector<NewRecord>, AppendDone>> queued_appends_;
-  std::size_t queued_records_ = 0;
+  std::size_t queued_records_ = 0;  // readings, not records
   std::vector<SeqRange> queued_removes_;
   std::deque<std::function<void()>> tasks_;
   std::function<void()> on_commit_;
