@@ -248,6 +248,9 @@ bool Outbox::open_db(std::string& error) {
     }
     Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name='records'");
     if (seq && seq.step() == SQLITE_ROW) last_seq_ = seq.i64(0);
+    // Seqs are given from last_seq_ (invariant 2); never below a row that exists. O(log n).
+    Stmt top(db_, "SELECT max(seq) FROM records");
+    if (top && top.step() == SQLITE_ROW) last_seq_ = std::max(last_seq_.load(), top.i64(0));
   }
   ensure_reserve();
   refresh_stats_after_delete();

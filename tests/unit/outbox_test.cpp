@@ -405,3 +405,22 @@ TEST_CASE("a version-1 store (one reading per row) is upgraded in place and keep
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
+
+TEST_CASE("seqs continue above the rows present even if sqlite_sequence was lost", "[outbox][chunks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  {
+    auto ob = open({dir.file("o.db")}, clock);
+    std::vector<NewRecord> batch;
+    batch.push_back(chunk(5));
+    append_sync(*ob, std::move(batch));
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(dir.file("o.db").c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "DELETE FROM sqlite_sequence", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto ob = open({dir.file("o.db")}, clock);
+  const auto r = append_sync(*ob, records(1));
+  CHECK(r.status == AppendStatus::Committed);
+  CHECK(r.first_seq == 6);
+}
