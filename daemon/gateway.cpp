@@ -46,6 +46,11 @@ std::string read_secret(const std::string& path) {
   return s;
 }
 
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 }  // namespace
 
 // The pipeline between a source and the outbox: validates, serializes, appends, and reports back.
@@ -78,6 +83,7 @@ class Gateway::SourceSink final : public Sink {
     for (auto& r : readings) {
       if (auto why = invalid_reason(r); !why.empty()) {
         ++counters_.errors;
+        counters_.set_error("rejected a batch of " + std::to_string(readings.size()) + " readings: " + why, wall_ms());
         std::uint64_t suppressed = 0;
         if (invalid_log_.allow(suppressed))
           log_->warn("source \"{}\": rejected a batch of {} readings: {} ({} similar suppressed)", source_,
@@ -105,9 +111,7 @@ class Gateway::SourceSink final : public Sink {
       SinkResult out;
       if (res.status == AppendStatus::Committed) {
         counters_.stored += n;
-        counters_.last_ok_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                                   std::chrono::system_clock::now().time_since_epoch())
-                                   .count();
+        counters_.last_ok_ms = wall_ms();
         out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
       } else {
         counters_.refused += n;
@@ -309,9 +313,13 @@ std::string Gateway::status_json() const {
   nlohmann::json sources = nlohmann::json::array();
   for (const auto& slot : sources_) {
     const auto& c = *slot.counters;
+    const auto [error, error_ms] = c.last_error();
     sources.push_back({{"name", slot.settings.name},
                        {"type", slot.settings.type},
                        {"priority", to_string(slot.settings.priority)},
+                       {"state", c.down ? "down" : "up"},
+                       {"last_error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
+                       {"last_error_at", error_ms ? nlohmann::json(format_rfc3339_ms(error_ms)) : nlohmann::json(nullptr)},
                        {"produced", c.produced.load()},
                        {"stored", c.stored.load()},
                        {"refused", c.refused.load()},

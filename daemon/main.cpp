@@ -78,9 +78,15 @@ int cmd_status(const std::string& address, bool raw) {
     std::cout << "backlog  " << b["readings"] << " readings, oldest " << b["oldest_age_s"] << " s, "
               << b["file_bytes"] << " bytes on disk, " << b["evicted"] << " evicted\n";
     if (!b["fault"].is_null()) std::cout << "FAULT    " << b["fault"].get<std::string>() << "\n";
-    for (const auto& s : j["sources"])
+    for (const auto& s : j["sources"]) {
       std::cout << "source   " << s["name"].get<std::string>() << " (" << s["type"].get<std::string>() << "): "
-                << s["stored"] << " stored, " << s["refused"] << " refused, " << s["errors"] << " errors\n";
+                << (s["state"] == "down" ? "DOWN, " : "") << s["stored"] << " stored, " << s["refused"] << " refused, "
+                << s["errors"] << " errors";
+      if (!s["last_error"].is_null())
+        std::cout << "; last error " << s["last_error"].get<std::string>() << " at "
+                  << s["last_error_at"].get<std::string>();
+      std::cout << "\n";
+    }
     return kExitOk;
   } catch (const std::exception& e) {
     std::cerr << "ioc-edge status: cannot reach the daemon at " << address << ": " << e.what()

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -49,12 +50,30 @@ class Sink {
 
 // Counters every source keeps; shown in the status API.
 struct SourceCounters {
+
   std::atomic<std::uint64_t> produced{0};  // readings handed to the sink
   std::atomic<std::uint64_t> stored{0};    // readings the outbox committed
   std::atomic<std::uint64_t> refused{0};   // readings the outbox refused (full disk, overload)
   std::atomic<std::uint64_t> errors{0};    // read/parse errors at the source
   std::atomic<std::uint64_t> overruns{0};  // polls skipped because the previous one ran past its period
   std::atomic<std::int64_t> last_ok_ms{0}; // when the last batch was stored
+  std::atomic<bool> down{false};           // the device or peer is not answering (source_down sent)
+
+  // The last read or parse error at the source and when it happened (wall clock, ms).
+  void set_error(std::string error, std::int64_t at_ms) {
+    std::lock_guard lk(error_mu_);
+    last_error_ = std::move(error);
+    last_error_ms_ = at_ms;
+  }
+  std::pair<std::string, std::int64_t> last_error() const {
+    std::lock_guard lk(error_mu_);
+    return {last_error_, last_error_ms_};
+  }
+
+ private:
+  mutable std::mutex error_mu_;
+  std::string last_error_;
+  std::int64_t last_error_ms_ = 0;
 };
 
 struct SourceContext {

@@ -285,7 +285,10 @@ class Bus {
         out.push_back(std::move(rd));
       }
     }
-    if (failed > 0) d.ctx.counters.errors += static_cast<std::uint64_t>(failed);
+    if (failed > 0) {
+      d.ctx.counters.errors += static_cast<std::uint64_t>(failed);
+      d.ctx.counters.set_error(first_error, d.ctx.clock.now_ms());
+    }
     d.ctx.sink.push(std::move(out), nullptr);
     const std::string& error = first_error;
 
@@ -305,12 +308,14 @@ class Bus {
   void transition(Device& d, bool going_down, bool all_failed, const std::string& error) {
     if (going_down && !d.down) {
       d.down = true;
+      d.ctx.counters.down = true;
       d.last_error = error;
       d.ctx.log->warn("device {} unit {} is not answering: {}; retrying with backoff up to {} s", d.cfg.url,
                       d.cfg.unit_id, error, d.cfg.retry_max.count() / 1000);
       d.ctx.sink.event(event(d, "source_down", error), nullptr);
     } else if (!all_failed && d.down) {
       d.down = false;
+      d.ctx.counters.down = false;
       d.ctx.log->info("device {} unit {} answers again (after {} failed polls)", d.cfg.url, d.cfg.unit_id, d.failures);
       d.ctx.sink.event(event(d, "source_up", {}), nullptr);
     }

@@ -104,7 +104,10 @@ TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM, 
   CHECK(st.code == 0);
   CHECK_THAT(st.output, Catch::Contains("backlog") && Catch::Contains("readings") && Catch::Contains("tram-bom-1"));
   auto js = run({"status", "--json", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
-  CHECK(nlohmann::json::parse(js.output)["backlog"]["readings"].get<int>() > 0);
+  const auto status_json = nlohmann::json::parse(js.output);
+  CHECK(status_json["backlog"]["readings"].get<int>() > 0);
+  CHECK(status_json["sources"][0]["state"] == "up");
+  CHECK(status_json["sources"][0]["last_error"].is_null());
   CHECK(http_get(rig.status_port(), "/healthz").status == 200);
   CHECK(http_get(rig.status_port(), "/nope").status == 404);
 

@@ -312,7 +312,10 @@ ModbusTcpServer::ModbusTcpServer() : impl_(std::make_unique<Impl>()) {
     std::lock_guard lock(impl_->control_mu);
     impl_->start_thread(fd);
   }
-  if (!wait_until([&] { return tcp_port_open(impl_->port); }, kStartTimeout)) {
+  // The readiness probe connects before the server thread accepts it: wait for the accept too,
+  // so that connections() counts it from the first call on (tests compare differences).
+  if (!wait_until([&] { return tcp_port_open(impl_->port); }, kStartTimeout) ||
+      !wait_until([&] { return impl_->connections.load() >= 1; }, kStartTimeout)) {
     throw std::runtime_error("ModbusTcpServer: 127.0.0.1:" + std::to_string(impl_->port) +
                              " does not accept connections");
   }

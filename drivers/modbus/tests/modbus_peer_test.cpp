@@ -301,10 +301,16 @@ TEST_CASE("modbus: connection refused, then reconnect when the server returns", 
   Rig rig(device("tcp://127.0.0.1:" + std::to_string(server.port()), "", point("v", "holding", 0, "uint16")));
   rig.start();
   CHECK(num(rig.latest("v", good)) == 9);
+  CHECK_FALSE(rig.counters().down.load());
+  CHECK(rig.counters().last_error().first.empty());
   server.stop();
   const auto r = rig.latest("v", [](const Reading& x) { return x.quality == Quality::Bad && x.error == "connection refused"; });
   CHECK(r.error == "connection refused");
   REQUIRE(wait_until([&] { auto e = rig.events(); return std::count(e.begin(), e.end(), "source_down") == 1; }, 5s));
+  // What the status API shows: down, and why.
+  CHECK(rig.counters().down.load());
+  CHECK(rig.counters().last_error().first == "connection refused");
+  CHECK(rig.counters().last_error().second > 0);
   // Still down: more refused polls (with backoff) do not claim the device is back.
   const auto errors = rig.counters().errors.load();
   REQUIRE(wait_until([&] { return rig.counters().errors.load() >= errors + 2; }, 5s));
@@ -315,6 +321,8 @@ TEST_CASE("modbus: connection refused, then reconnect when the server returns", 
   server.start();
   CHECK(num(rig.latest("v", good, 15s)) == 9);
   REQUIRE(wait_until([&] { auto e = rig.events(); return std::count(e.begin(), e.end(), "source_up") == 1; }, 5s));
+  CHECK_FALSE(rig.counters().down.load());
+  CHECK(rig.counters().last_error().first == "connection refused");  // kept, with its time, for the officer
 }
 
 TEST_CASE("modbus: a point's own every makes its own schedule", "[modbus][peer][schedule]") {
