@@ -249,9 +249,22 @@ void Gateway::arm_watchdog() {
   const auto interval = systemd::watchdog_interval();
   if (!interval) return;
   watchdog_timer_.expires_after(*interval / 2);
-  watchdog_timer_.async_wait([this](const boost::system::error_code& ec) {
+  // Idle threads turn every few seconds (the outbox writer at least every 5 s), so a shorter
+  // WatchdogSec must not read idleness as a stall.
+  const auto limit = std::max<std::chrono::milliseconds>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(*interval) * 2 / 3, std::chrono::seconds(15));
+  watchdog_timer_.async_wait([this, limit](const boost::system::error_code& ec) {
     if (ec) return;
-    systemd::watchdog();  // the main loop is alive; the outbox thread reports faults on its own
+    // The main loop is alive; so must be the threads that store and send. One that is stuck (a
+    // hung disk, a deadlock) stops the pings, and systemd restarts the service; the outbox keeps
+    // the data (STYLE.md: restarts are cheap, silent stalls are not).
+    const auto outbox = outbox_->stalled_for(), forwarder = forwarder_->stalled_for();
+    if (outbox > limit || forwarder > limit)
+      log_->critical("the {} thread has made no progress for {} s; no longer pinging the systemd watchdog, so that "
+                     "the service is restarted",
+                     outbox > limit ? "outbox" : "forwarder", std::max(outbox, forwarder).count() / 1000);
+    else
+      systemd::watchdog();
     arm_watchdog();
   });
 }

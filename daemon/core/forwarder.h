@@ -84,6 +84,9 @@ class Forwarder {
   // disconnects (publishing "offline"). Unacknowledged records stay in the outbox.
   void stop(std::chrono::milliseconds drain);
   ForwarderStats stats() const;
+  // How long since the forwarder thread last went round its loop (at least every second while
+  // running); large when it is stuck.
+  std::chrono::milliseconds stalled_for() const;
 
  private:
   struct Inflight {
@@ -121,6 +124,7 @@ class Forwarder {
   std::deque<Event> events_;
   bool stop_requested_ = false;
   std::atomic<bool> data_dirty_{true};
+  std::atomic<std::int64_t> loop_at_ns_{0};  // clock_.steady() at the loop's last turn; 0 when not running
 
   // Forwarder-thread state.
   LinkState state_ = LinkState::Down;

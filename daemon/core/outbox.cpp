@@ -104,6 +104,7 @@ std::unique_ptr<Outbox> Outbox::open(const OutboxOptions& opts, const Clock& clo
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::unique_ptr<Outbox> ob(new Outbox(opts, clock));
   if (!ob->open_db(error)) return nullptr;
+  ob->loop_at_ns_ = clock.steady().time_since_epoch().count();
   ob->thread_ = std::thread([p = ob.get()] {
     pthread_setname_np(pthread_self(), "outbox");
     p->run();
@@ -394,9 +395,21 @@ void Outbox::stop() {
   }
 }
 
+std::chrono::milliseconds Outbox::stalled_for() const {
+  if (exited_writer()) return std::chrono::milliseconds(0);
+  const auto at = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(loop_at_ns_.load()));
+  return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - at));
+}
+
+bool Outbox::exited_writer() const {
+  std::lock_guard lk(mu_);
+  return exited_;
+}
+
 void Outbox::run() {
   next_age_check_ = clock_.steady();
   for (;;) {
+    loop_at_ns_ = clock_.steady().time_since_epoch().count();
     std::vector<std::pair<std::vector<NewRecord>, AppendDone>> appends;
     std::vector<SeqRange> removes;
     std::deque<std::function<void()>> tasks;
@@ -417,6 +430,7 @@ void Outbox::run() {
       tasks.swap(tasks_);
       stopping = stopping_;
     }
+    loop_at_ns_ = clock_.steady().time_since_epoch().count();
     for (auto& t : tasks) t();
     const bool probe_due = [&] {
       std::lock_guard lk(mu_);

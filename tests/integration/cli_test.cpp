@@ -96,8 +96,11 @@ TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM, 
   DaemonRig rig(o);
   rig.proxy().cut();  // nothing leaves: the backlog is visible
   NotifySocket notify(rig.tmp().file("notify.sock"));
-  rig.start({{"NOTIFY_SOCKET", rig.tmp().file("notify.sock")}});
-  REQUIRE(wait_until([&] { return notify.drain().find("READY=1") != std::string::npos; }, 10s));
+  rig.start({{"NOTIFY_SOCKET", rig.tmp().file("notify.sock")}, {"WATCHDOG_USEC", "2000000"}});
+  std::string notified;
+  REQUIRE(wait_until([&] { notified += notify.drain(); return notified.find("READY=1") != std::string::npos; }, 10s));
+  // WatchdogSec=2s: pinged every second while the main loop, the outbox and the forwarder turn.
+  REQUIRE(wait_until([&] { notified += notify.drain(); return notified.find("WATCHDOG=1") != std::string::npos; }, 5s));
   REQUIRE(wait_until([&] { return rig.backlog() > 100; }, 10s));
 
   auto st = run({"status", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());

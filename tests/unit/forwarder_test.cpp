@@ -223,3 +223,15 @@ TEST_CASE("a gap event from eviction is sent without waiting for new data", "[fo
   CHECK(j["readings"][0]["value"]["reason"] == "max_age");
   CHECK(j["readings"][0]["value"]["count"] == 5);
 }
+
+TEST_CASE("the forwarder thread stamps its progress for the watchdog", "[forwarder][watchdog]") {
+  Rig rig;
+  CHECK(rig.fwd->stalled_for() == 0ms);  // not running yet
+  rig.fwd->start();
+  rig.clock.advance(60s);
+  // The loop turns at least once a second of real time while running.
+  REQUIRE(test::wait_until([&] { return rig.fwd->stalled_for() < 1s; }, 5s));
+  rig.fwd->stop(0ms);
+  rig.clock.advance(60s);
+  CHECK(rig.fwd->stalled_for() == 0ms);
+}

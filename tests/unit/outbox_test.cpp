@@ -424,3 +424,15 @@ TEST_CASE("seqs continue above the rows present even if sqlite_sequence was lost
   CHECK(r.status == AppendStatus::Committed);
   CHECK(r.first_seq == 6);
 }
+
+TEST_CASE("the writer thread stamps its progress for the watchdog", "[outbox][watchdog]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  clock.advance(60s);  // as if the writer had not turned for a minute
+  ob->flush();         // it turns now
+  CHECK(ob->stalled_for() < 1s);
+  ob->stop();
+  clock.advance(60s);
+  CHECK(ob->stalled_for() == 0s);  // a stopped outbox is not a stuck one
+}
