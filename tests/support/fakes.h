@@ -47,7 +47,10 @@ class FakeUplink final : public Uplink {
     std::lock_guard lk(mu);
     sent.push_back({std::move(m), std::move(done)});
   }
-  void disconnect(int) override { ++disconnects; }
+  void disconnect(int) override {
+    ++disconnects;
+    if (on_disconnect) on_disconnect();  // e.g. acknowledgements that arrive while disconnecting
+  }
   std::string describe() const override { return "fake://ioc"; }
 
   // Completes the oldest outstanding publish; false if none.
@@ -74,6 +77,7 @@ class FakeUplink final : public Uplink {
   }
 
   Events events;
+  std::function<void()> on_disconnect;
   bool auto_connect = true;
   bool auto_ack_status = true;  // heartbeats complete at once; data waits for the test
   std::atomic<int> heartbeats{0};

@@ -235,3 +235,18 @@ TEST_CASE("the forwarder thread stamps its progress for the watchdog", "[forward
   rig.clock.advance(60s);
   CHECK(rig.fwd->stalled_for() == 0ms);
 }
+
+TEST_CASE("acknowledgements that arrive while stopping still let their records go", "[forwarder]") {
+  Rig rig;
+  rig.append(5);
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  // The broker's PUBACK lands during the final disconnect, after the drain gave up waiting.
+  rig.uplink.on_disconnect = [&] {
+    while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
+    }
+  };
+  rig.fwd->stop(0ms);
+  rig.outbox->flush();
+  CHECK(rig.outbox->stats().pending == 0);  // not sent again after the restart
+}

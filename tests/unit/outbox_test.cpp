@@ -436,3 +436,18 @@ TEST_CASE("the writer thread stamps its progress for the watchdog", "[outbox][wa
   clock.advance(60s);
   CHECK(ob->stalled_for() == 0s);  // a stopped outbox is not a stuck one
 }
+
+TEST_CASE("read and flush after stop answer at once instead of waiting for a writer that is gone", "[outbox]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  append_sync(*ob, records(3));
+  ob->stop();
+  bool ok = true;
+  CHECK(ob->read(Priority::Normal, 0, 100, 10, 1 << 20, &ok).empty());
+  CHECK_FALSE(ok);  // "empty" here does not mean "nothing pending"
+  ob->flush();      // returns
+  AppendResult res;
+  ob->append(records(1), [&](const AppendResult& r) { res = r; });
+  CHECK(res.status == AppendStatus::Stopped);
+}
