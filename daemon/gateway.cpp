@@ -18,25 +18,6 @@ namespace ioc_edge {
 
 namespace {
 
-constexpr std::size_t kMaxNameBytes = 256;
-constexpr std::size_t kMaxValueBytes = 256 * 1024;
-
-// Why a reading cannot be stored as it is, or empty if it can.
-std::string invalid_reason(const Reading& r) {
-  if (r.point.empty()) return "empty point name";
-  if (r.point.size() > kMaxNameBytes) return "point name longer than 256 bytes";
-  if (!valid_utf8(r.point)) return "point name is not valid UTF-8";
-  if (!valid_utf8(r.unit)) return "unit of point \"" + r.point + "\" is not valid UTF-8";
-  if (!valid_utf8(r.error)) return "error text of point \"" + r.point + "\" is not valid UTF-8";
-  if (const auto* s = std::get_if<std::string>(&r.value)) {
-    if (s->size() > kMaxValueBytes) return "value of point \"" + r.point + "\" is larger than 256 KiB";
-    if (!valid_utf8(*s)) return "value of point \"" + r.point + "\" is not valid UTF-8";
-  }
-  if (const auto* j = std::get_if<JsonText>(&r.value); j && j->text.size() > kMaxValueBytes)
-    return "value of point \"" + r.point + "\" is larger than 256 KiB";
-  return {};
-}
-
 std::string read_secret(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
@@ -46,90 +27,7 @@ std::string read_secret(const std::string& path) {
   return s;
 }
 
-std::int64_t wall_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 }  // namespace
-
-// The pipeline between a source and the outbox: validates, serializes, appends, and reports back.
-// A batch is stored as few outbox records as the uplink's batch limits allow (one per poll,
-// typically), each holding its readings one per line.
-class Gateway::SourceSink final : public Sink {
- public:
-  SourceSink(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters, std::size_t chunk_readings,
-             std::size_t chunk_bytes)
-      : outbox_(outbox),
-        source_(std::move(source)),
-        prio_(prio),
-        counters_(counters),
-        chunk_readings_(std::max<std::size_t>(1, chunk_readings)),
-        chunk_bytes_(std::max<std::size_t>(1, chunk_bytes)),
-        log_(logger("pipeline")) {}
-
-  void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) override {
-    store(std::move(readings), Kind::Data, prio_, std::move(done));
-  }
-  void event(Reading e, std::function<void(const SinkResult&)> done) override {
-    std::vector<Reading> one;
-    one.push_back(std::move(e));
-    store(std::move(one), Kind::Event, Priority::High, std::move(done));
-  }
-
- private:
-  void store(std::vector<Reading> readings, Kind kind, Priority prio, std::function<void(const SinkResult&)> done) {
-    std::vector<NewRecord> records;
-    for (auto& r : readings) {
-      if (auto why = invalid_reason(r); !why.empty()) {
-        ++counters_.errors;
-        counters_.set_error("rejected a batch of " + std::to_string(readings.size()) + " readings: " + why, wall_ms());
-        std::uint64_t suppressed = 0;
-        if (invalid_log_.allow(suppressed))
-          log_->warn("source \"{}\": rejected a batch of {} readings: {} ({} similar suppressed)", source_,
-                     readings.size(), why, suppressed);
-        if (done) done({SinkStatus::Invalid, why, 0, 0});
-        return;
-      }
-      if (const auto* d = std::get_if<double>(&r.value); d && !std::isfinite(*d)) {
-        r.value = std::monostate{};
-        r.quality = Quality::Bad;
-        if (r.error.empty()) r.error = "not a finite number";
-      }
-      if (records.empty() || records.back().count >= chunk_readings_ || records.back().body.size() >= chunk_bytes_) {
-        records.push_back({prio, kind, source_, {}, 0});
-        records.back().body.reserve(std::min(chunk_readings_, readings.size()) * (96 + source_.size() + r.point.size()));
-      } else {
-        records.back().body += '\n';
-      }
-      append_reading_json(records.back().body, source_, r);
-      ++records.back().count;
-    }
-    const auto n = readings.size();
-    counters_.produced += n;
-    outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
-      SinkResult out;
-      if (res.status == AppendStatus::Committed) {
-        counters_.stored += n;
-        counters_.last_ok_ms = wall_ms();
-        out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
-      } else {
-        counters_.refused += n;
-        out = {SinkStatus::Refused, res.error, 0, 0};
-      }
-      if (done) done(out);
-    });
-  }
-
-  Outbox& outbox_;
-  std::string source_;
-  Priority prio_;
-  SourceCounters& counters_;
-  std::size_t chunk_readings_;
-  std::size_t chunk_bytes_;
-  std::shared_ptr<spdlog::logger> log_;
-  RateLimit invalid_log_{std::chrono::seconds(60)};
-};
 
 Gateway::Gateway(Settings settings, const Clock& clock)
     : settings_(std::move(settings)),
@@ -202,8 +100,8 @@ bool Gateway::start(std::string& error) {
     SourceSlot slot;
     slot.settings = ss;
     slot.counters = std::make_unique<SourceCounters>();
-    slot.sink = std::make_unique<SourceSink>(*outbox_, ss.name, ss.priority, *slot.counters,
-                                             s.uplink.batch_max_readings, s.uplink.batch_max_bytes);
+    slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters,
+                                                 PipelineLimits{s.uplink.batch_max_readings, s.uplink.batch_max_bytes});
     SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
     slot.source = ss.driver->create(std::move(ctx), ss.config);
     if (!slot.source) {
@@ -272,7 +170,7 @@ void Gateway::arm_watchdog() {
 // glibc keeps freed heap pages resident unless they sit at the top of the heap: parsing a large
 // configuration or draining a long backlog would otherwise stay in the resident set for good.
 void Gateway::arm_housekeeping() {
-  housekeeping_timer_.expires_after(std::chrono::seconds(60));
+  housekeeping_timer_.expires_after(std::chrono::seconds(10));
   housekeeping_timer_.async_wait([this](const boost::system::error_code& ec) {
     if (ec) return;
     malloc_trim(0);

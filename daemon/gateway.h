@@ -14,6 +14,7 @@
 #include "core/clock.h"
 #include "core/forwarder.h"
 #include "core/outbox.h"
+#include "core/pipeline.h"
 #include "core/source.h"
 #include "ops/status_server.h"
 #include "settings/settings.h"
@@ -31,11 +32,10 @@ class Gateway {
   std::string status_json() const;
 
  private:
-  class SourceSink;
   struct SourceSlot {
     SourceSettings settings;
     std::unique_ptr<SourceCounters> counters;
-    std::unique_ptr<SourceSink> sink;
+    std::unique_ptr<SourcePipeline> sink;
     std::unique_ptr<Source> source;
   };
 

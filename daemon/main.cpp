@@ -82,9 +82,10 @@ int cmd_status(const std::string& address, bool raw) {
       std::cout << "source   " << s["name"].get<std::string>() << " (" << s["type"].get<std::string>() << "): "
                 << (s["state"] == "down" ? "DOWN, " : "") << s["stored"] << " stored, " << s["refused"] << " refused, "
                 << s["errors"] << " errors";
-      if (!s["last_error"].is_null())
-        std::cout << "; last error " << s["last_error"].get<std::string>() << " at "
-                  << s["last_error_at"].get<std::string>();
+      if (s["last_error"].is_string()) {
+        std::cout << "; last error " << s["last_error"].get<std::string>();
+        if (s["last_error_at"].is_string()) std::cout << " at " << s["last_error_at"].get<std::string>();
+      }
       std::cout << "\n";
     }
     return kExitOk;

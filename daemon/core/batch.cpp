@@ -29,8 +29,10 @@ std::string build_batch(const BatchHeader& header, std::int64_t sent_at_ms, cons
     std::int64_t seq = r->first_seq;
     const char* p = r->body.data();
     const char* const end = p + r->body.size();
+    const bool single = r->count() == 1;  // the whole body, whatever it holds (a schema-1 row)
     while (p < end && seq <= r->last_seq) {
-      const char* nl = static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
+      const char* nl =
+          single ? nullptr : static_cast<const char*>(std::memchr(p, '\n', static_cast<std::size_t>(end - p)));
       const char* line_end = nl ? nl : end;
       if (!first) out += ',';
       first = false;

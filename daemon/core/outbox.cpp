@@ -262,6 +262,17 @@ bool Outbox::open_db(std::string& error) {
 
 void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
   AppendResult refused;
+  // Invariant 2: a record's body holds exactly `count` lines, one per seq it is given. A mismatch
+  // is a bug in the producer; storing it would send fewer (or broken) readings than were counted.
+  for (const auto& r : records) {
+    const auto lines = static_cast<std::size_t>(std::count(r.body.begin(), r.body.end(), '\n')) + 1;
+    if (r.count == 0 || lines == r.count) continue;
+    log_->critical("refused a record of source \"{}\" that claims {} readings but holds {} lines", r.source, r.count,
+                   lines);
+    refused_ += readings_in(records);
+    if (done) done({AppendStatus::Refused, "internal error: a record's readings do not match its count", 0, 0});
+    return;
+  }
   {
     std::lock_guard lk(mu_);
     if (stopping_) {
@@ -308,7 +319,10 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         const std::int64_t n = std::max<std::int64_t>(1, q.i64(1));
-        if (!out.empty() && readings + static_cast<std::size_t>(n) > max_readings) break;
+        // A message's size: the bodies plus about 20 bytes of "seq" per reading.
+        const auto row_bytes = static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 4)) + 20 * static_cast<std::size_t>(n);
+        if (!out.empty() && (readings + static_cast<std::size_t>(n) > max_readings || bytes + row_bytes > max_bytes))
+          break;
         Record r;
         r.last_seq = q.i64(0);
         r.first_seq = r.last_seq - n + 1;
@@ -316,7 +330,7 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
         r.kind = static_cast<Kind>(q.i64(2));
         r.source = q.text(3);
         r.body = q.text(4);
-        bytes += r.body.size();
+        bytes += row_bytes;
         readings += static_cast<std::size_t>(n);
         out.push_back(std::move(r));
         if (bytes >= max_bytes || readings >= max_readings) break;
@@ -574,6 +588,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   }
 
   ++commits_;
+  loop_at_ns_ = clock_.steady().time_since_epoch().count();  // progress, for the watchdog
   for (int p = 0; p < kPriorityLevels; ++p) pending_by_prio_[p] += delta[p];
   if (last_seq != 0) last_seq_ = last_seq;
   std::size_t n = 0;
@@ -746,6 +761,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
   }
   if (deleted != count)  // invariant 3: the event names exactly what was deleted
     log_->critical("eviction deleted {} records but its gap event names {}", deleted, count);
+  loop_at_ns_ = clock_.steady().time_since_epoch().count();  // progress, for the watchdog
   pending_by_prio_[static_cast<int>(prio)] -= deleted;
   pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(bodies.size());
   last_seq_ = gap_seq;

@@ -50,7 +50,6 @@ class Sink {
 
 // Counters every source keeps; shown in the status API.
 struct SourceCounters {
-
   std::atomic<std::uint64_t> produced{0};  // readings handed to the sink
   std::atomic<std::uint64_t> stored{0};    // readings the outbox committed
   std::atomic<std::uint64_t> refused{0};   // readings the outbox refused (full disk, overload)

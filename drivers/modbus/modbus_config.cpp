@@ -153,6 +153,8 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& r) {
   c->unit_id = static_cast<int>(r.integer_or("unit_id", 1, 0, 255));
   if (c->rtu && (c->unit_id < 1 || c->unit_id > 247))
     r.error_at_key("unit_id", "on a serial line must be 1..247 (0 is the broadcast address, which no device answers)");
+  if (!c->rtu && c->unit_id > 247 && c->unit_id != 255)
+    r.error_at_key("unit_id", "on Modbus TCP must be 0..247 or 255 (248..254 are reserved)");
   c->every = r.duration_or("every", c->every, std::chrono::milliseconds(10));
   c->timeout = r.duration_or("timeout", c->timeout, std::chrono::milliseconds(10));
   c->retry_max = r.duration_or("retry_max", c->retry_max, std::chrono::milliseconds(100));

@@ -92,7 +92,11 @@ int run_probe(const ProbeOptions& o, std::ostream& out, std::ostream& err) {
     modbus_free(ctx);
     return 2;
   }
-  modbus_set_slave(ctx, o.unit_id);
+  if (modbus_set_slave(ctx, o.unit_id) != 0) {
+    err << "ioc-edge modbus probe: --unit " << o.unit_id << " is not valid here (TCP: 0..247 or 255, RTU: 1..247)\n";
+    modbus_free(ctx);
+    return 2;
+  }
   modbus_set_response_timeout(ctx, static_cast<std::uint32_t>(o.timeout.count() / 1000),
                               static_cast<std::uint32_t>((o.timeout.count() % 1000) * 1000));
   if (modbus_connect(ctx) != 0) {

@@ -57,6 +57,13 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// An exception the device itself sent about one request (illegal address, busy, ...): it is
+// answering. Exceptions 10 and 11 come from a TCP-to-RS-485 gateway saying the device behind it
+// did not answer, which is the device not answering.
+bool device_exception(int err) {
+  return err >= MODBUS_ENOBASE + 1 && err <= MODBUS_ENOBASE + 9;
+}
+
 // Errors after which the connection is closed and opened again before the next request.
 bool connection_broken(int err) {
   return err == ECONNRESET || err == EPIPE || err == ECONNREFUSED || err == EBADF || err == ENOTCONN || err == EIO ||
@@ -246,8 +253,10 @@ class Bus {
     std::string link_error;
     if (!ensure_connected(link_error)) {
       // reported per request below
+    } else if (modbus_set_slave(ctx_, d.cfg.unit_id) != 0) {
+      // Never read with the previous device's unit id (check-config refuses such ids already).
+      link_error = "unit id " + std::to_string(d.cfg.unit_id) + " is not valid on this connection";
     } else {
-      modbus_set_slave(ctx_, d.cfg.unit_id);
       const auto t = d.cfg.timeout;
       modbus_set_response_timeout(ctx_, static_cast<std::uint32_t>(t.count() / 1000),
                                   static_cast<std::uint32_t>((t.count() % 1000) * 1000));
@@ -262,7 +271,7 @@ class Bus {
       if (!ok) {
         ++failed;
         if (first_error.empty()) first_error = req_error;
-        if (link_error.empty() && !(err >= MODBUS_ENOBASE + 1 && err <= MODBUS_ENOBASE + 11)) link_error = req_error;
+        if (link_error.empty() && !device_exception(err)) link_error = req_error;
       }
       for (const auto i : r.points) {
         const auto& p = points[i];

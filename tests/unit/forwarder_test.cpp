@@ -172,12 +172,20 @@ TEST_CASE("backlog_rate caps the backlog's bandwidth", "[forwarder]") {
   rig.append(100);
   rig.fwd->start();
   REQUIRE(test::wait_until([&] { return rig.data_outstanding() >= 1; }, 5s));
+  std::size_t first = 0;
+  for (auto& m : rig.uplink.outstanding_messages()) {
+    CHECK(m.payload.size() <= 1024 + 200);  // batch_max_bytes of readings, plus the batch header
+    CHECK(Rig::seqs(m).size() < 10);        // the byte limit, not batch_max_readings, ended it
+    first += Rig::seqs(m).size();
+  }
+  CHECK(first > 0);
+  CHECK(first < 30);  // one burst's worth, not the 100 queued
   while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
   }
   // The fake clock stands still: the bucket does not refill, so nothing more is sent.
   rig.outbox->flush();
   CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 0; }, 300ms));
-  CHECK(rig.outbox->stats().pending == 90);
+  CHECK(rig.outbox->stats().pending == static_cast<std::int64_t>(100 - first));
   rig.clock.advance(std::chrono::hours(1));  // refills to one burst (one batch of bytes)
   CHECK(test::wait_until([&] { return rig.data_outstanding() > 0; }, 5s));
 }

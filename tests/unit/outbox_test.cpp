@@ -451,3 +451,16 @@ TEST_CASE("read and flush after stop answer at once instead of waiting for a wri
   ob->append(records(1), [&](const AppendResult& r) { res = r; });
   CHECK(res.status == AppendStatus::Stopped);
 }
+
+TEST_CASE("a record whose lines do not match its count is refused, not stored", "[outbox][chunks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  std::vector<NewRecord> bad;
+  bad.push_back({Priority::Normal, Kind::Data, "s", "{\"a\":1}\n{\"a\":2}", 3});
+  const auto r = append_sync(*ob, std::move(bad));
+  CHECK(r.status == AppendStatus::Refused);
+  ob->flush();
+  CHECK(ob->stats().pending == 0);
+  CHECK(ob->stats().last_seq == 0);  // no seqs were given away
+}

@@ -80,7 +80,7 @@ TEST_CASE("modbus config: mistakes are named with their position", "[modbus][con
   CHECK_THAT(typo.diagnostics.format(), Catch::Contains("unknown key 'adress' (did you mean 'address'?)"));
 }
 
-TEST_CASE("modbus config: a serial line is one unit id 1..247, TCP allows 0", "[modbus][config]") {
+TEST_CASE("modbus config: unit ids: 1..247 on a serial line, 0..247 or 255 on TCP", "[modbus][config]") {
   const auto with_unit = [](const std::string& url, int unit) {
     return load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"" + url + "\"\nunit_id = " + std::to_string(unit) +
                 "\n[[source.point]]\nname = \"a\"\naddress = 0\n");
@@ -91,6 +91,8 @@ TEST_CASE("modbus config: a serial line is one unit id 1..247, TCP allows 0", "[
   CHECK(with_unit("rtu:///dev/ttyUSB0", 247).settings);
   CHECK(with_unit("tcp://127.0.0.1", 0).settings);  // many TCP devices ignore the unit id or expect 0
   CHECK(with_unit("tcp://127.0.0.1", 255).settings);
+  CHECK_THAT(with_unit("tcp://127.0.0.1", 250).diagnostics.format(),
+             Catch::Contains("unit_id: on Modbus TCP must be 0..247 or 255"));
 }
 
 TEST_CASE("modbus config: devices on one serial line must agree on its settings", "[modbus][config]") {

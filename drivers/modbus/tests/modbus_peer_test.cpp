@@ -385,6 +385,24 @@ TEST_CASE("modbus: an exception on one schedule alone gives bad readings there, 
   CHECK(num(rig.latest("level", good)) == 7);
 }
 
+TEST_CASE("modbus: a gateway saying the device behind it did not answer takes the device down at once",
+          "[modbus][peer][faults][schedule]") {
+  ModbusTcpServer gateway;
+  gateway.set_holding(0, {5, 6});
+  Rig rig(device("tcp://127.0.0.1:" + std::to_string(gateway.port()), "",
+                 point("level", "holding", 0, "uint16", "every = \"50ms\"\n") +
+                     point("total", "holding", 1, "uint16", "every = \"1h\"\n")));
+  rig.start();
+  CHECK(num(rig.latest("level", good)) == 5);
+  CHECK(num(rig.latest("total", good)) == 6);  // the hourly schedule has answered once
+  gateway.fail_with_exception(MODBUS_EXCEPTION_GATEWAY_TARGET);
+  const auto bad = rig.latest("level", [](const Reading& r) { return r.quality == Quality::Bad; });
+  CHECK(bad.error == "exception 11 (target device failed to respond)");
+  // Down on the fast schedule alone: no waiting an hour for the other one to fail too.
+  REQUIRE(wait_until([&] { auto e = rig.events(); return std::count(e.begin(), e.end(), "source_down") == 1; }, 5s));
+  CHECK(rig.counters().down.load());
+}
+
 TEST_CASE("modbus probe: reads a real device once and shows every decoding", "[modbus][peer][probe]") {
   ModbusTcpServer server;
   server.set_input(7, {0x0000, 0x41CC});  // float32 25.5 in CDAB order

@@ -1,0 +1,108 @@
+#include "core/pipeline.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+
+namespace ioc_edge {
+
+namespace {
+
+constexpr std::size_t kMaxNameBytes = 256;
+constexpr std::size_t kMaxValueBytes = 256 * 1024;
+
+std::int64_t wall_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+std::string invalid_reason(const Reading& r) {
+  if (r.point.empty()) return "empty point name";
+  if (r.point.size() > kMaxNameBytes) return "point name longer than 256 bytes";
+  if (!valid_utf8(r.point)) return "point name is not valid UTF-8";
+  if (!valid_utf8(r.unit)) return "unit of point \"" + r.point + "\" is not valid UTF-8";
+  if (!valid_utf8(r.error)) return "error text of point \"" + r.point + "\" is not valid UTF-8";
+  if (const auto* s = std::get_if<std::string>(&r.value)) {
+    if (s->size() > kMaxValueBytes) return "value of point \"" + r.point + "\" is larger than 256 KiB";
+    if (!valid_utf8(*s)) return "value of point \"" + r.point + "\" is not valid UTF-8";
+  }
+  if (const auto* j = std::get_if<JsonText>(&r.value); j && j->text.size() > kMaxValueBytes)
+    return "value of point \"" + r.point + "\" is larger than 256 KiB";
+  return {};
+}
+
+SourcePipeline::SourcePipeline(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters,
+                               PipelineLimits limits)
+    : outbox_(outbox),
+      source_(std::move(source)),
+      prio_(prio),
+      counters_(counters),
+      limits_{std::max<std::size_t>(1, limits.chunk_readings), std::max<std::size_t>(1, limits.chunk_bytes)},
+      log_(logger("pipeline")) {}
+
+void SourcePipeline::push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) {
+  store(std::move(readings), Kind::Data, prio_, std::move(done));
+}
+
+void SourcePipeline::event(Reading e, std::function<void(const SinkResult&)> done) {
+  std::vector<Reading> one;
+  one.push_back(std::move(e));
+  store(std::move(one), Kind::Event, Priority::High, std::move(done));
+}
+
+void SourcePipeline::store(std::vector<Reading> readings, Kind kind, Priority prio,
+                           std::function<void(const SinkResult&)> done) {
+  std::vector<NewRecord> records;
+  for (auto& r : readings) {
+    if (auto why = invalid_reason(r); !why.empty()) {
+      ++counters_.errors;
+      counters_.set_error("rejected a batch of " + std::to_string(readings.size()) + " readings: " + why, wall_ms());
+      std::uint64_t suppressed = 0;
+      if (invalid_log_.allow(suppressed))
+        log_->warn("source \"{}\": rejected a batch of {} readings: {} ({} similar suppressed)", source_,
+                   readings.size(), why, suppressed);
+      if (done) done({SinkStatus::Invalid, why, 0, 0});
+      return;
+    }
+    if (const auto* d = std::get_if<double>(&r.value); d && !std::isfinite(*d)) {
+      r.value = std::monostate{};
+      r.quality = Quality::Bad;
+      if (r.error.empty()) r.error = "not a finite number";
+    }
+    if (records.empty() || records.back().count >= limits_.chunk_readings) {
+      records.push_back({prio, kind, source_, {}, 0});
+      records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) * (96 + source_.size() + r.point.size()));
+    } else {
+      records.back().body += '\n';
+    }
+    auto& rec = records.back();
+    const auto mark = rec.body.size();
+    append_reading_json(rec.body, source_, r);
+    ++rec.count;
+    if (rec.count > 1 && rec.body.size() > limits_.chunk_bytes) {
+      // This reading would take the record past the byte limit: it starts the next one.
+      NewRecord next{prio, kind, source_, rec.body.substr(mark), 1};
+      rec.body.resize(mark - 1);  // and the newline before it
+      --rec.count;
+      records.push_back(std::move(next));
+    }
+  }
+  const auto n = readings.size();
+  counters_.produced += n;
+  outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
+    SinkResult out;
+    if (res.status == AppendStatus::Committed) {
+      counters_.stored += n;
+      counters_.last_ok_ms = wall_ms();
+      out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
+    } else {
+      counters_.refused += n;
+      out = {SinkStatus::Refused, res.error, 0, 0};
+    }
+    if (done) done(out);
+  });
+}
+
+}  // namespace ioc_edge
