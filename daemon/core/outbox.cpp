@@ -173,7 +173,7 @@ bool Outbox::open_db(std::string& error) {
   }
   exec(opts_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   exec("PRAGMA temp_store=MEMORY");
-  exec("PRAGMA cache_size=-1024");  // 1 MiB page cache: appends touch the tail, reads the head
+  exec("PRAGMA cache_size=-512");  // 512 KiB page cache: appends touch the tail, reads the head
 
   int user_version = 0;
   {
