@@ -1,5 +1,7 @@
 #pragma once
 // Time for everything that stamps or schedules. Injected so tests can drive it.
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -22,6 +24,23 @@ class SystemClock final : public Clock {
         .count();
   }
   std::chrono::steady_clock::time_point steady() const override { return std::chrono::steady_clock::now(); }
+};
+
+// When a worker thread last made progress, for the watchdog: marked by the thread, read by the
+// main loop. Cleared while the thread is not running, so a stopped thread never reads as stuck.
+class ProgressStamp {
+ public:
+  void mark(const Clock& clock) { ns_ = clock.steady().time_since_epoch().count(); }
+  void clear() { ns_ = 0; }
+  std::chrono::milliseconds stalled_for(const Clock& clock) const {
+    const auto ns = ns_.load();
+    if (ns == 0) return std::chrono::milliseconds(0);
+    const auto since = clock.steady().time_since_epoch() - std::chrono::nanoseconds(ns);
+    return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(since));
+  }
+
+ private:
+  std::atomic<std::int64_t> ns_{0};
 };
 
 }  // namespace ioc_edge

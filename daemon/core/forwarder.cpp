@@ -41,7 +41,7 @@ void Forwarder::start() {
     post({Event::Wake, 0, 0, {}, {}});
   });
   down_since_ = clock_.steady();
-  loop_at_ns_ = clock_.steady().time_since_epoch().count();
+  progress_.mark(clock_);
   thread_ = std::thread([this] {
     pthread_setname_np(pthread_self(), "forwarder");
     run();
@@ -60,12 +60,7 @@ void Forwarder::stop(std::chrono::milliseconds drain) {
   thread_.join();
 }
 
-std::chrono::milliseconds Forwarder::stalled_for() const {
-  const auto ns = loop_at_ns_.load();
-  if (ns == 0) return std::chrono::milliseconds(0);
-  const auto at = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
-  return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - at));
-}
+std::chrono::milliseconds Forwarder::stalled_for() const { return progress_.stalled_for(clock_); }
 
 ForwarderStats Forwarder::stats() const {
   std::lock_guard lk(stats_mu_);
@@ -110,7 +105,7 @@ void Forwarder::run() {
       events.swap(events_);
       stop = stop_requested_;
     }
-    loop_at_ns_ = clock_.steady().time_since_epoch().count();
+    progress_.mark(clock_);
     for (auto& e : events) handle(e);
 
     const auto now = clock_.steady();
@@ -149,7 +144,7 @@ void Forwarder::run() {
   for (auto& e : late)
     if (e.type == Event::Published && e.outcome == PublishOutcome::Delivered) handle(e);
   set_state(LinkState::Down);
-  loop_at_ns_ = 0;
+  progress_.clear();
 }
 
 void Forwarder::handle(Event& e) {

@@ -124,7 +124,7 @@ class Forwarder {
   std::deque<Event> events_;
   bool stop_requested_ = false;
   std::atomic<bool> data_dirty_{true};
-  std::atomic<std::int64_t> loop_at_ns_{0};  // clock_.steady() at the loop's last turn; 0 when not running
+  ProgressStamp progress_;  // the loop's last turn
 
   // Forwarder-thread state.
   LinkState state_ = LinkState::Down;

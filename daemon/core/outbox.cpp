@@ -104,7 +104,7 @@ std::unique_ptr<Outbox> Outbox::open(const OutboxOptions& opts, const Clock& clo
   std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   std::unique_ptr<Outbox> ob(new Outbox(opts, clock));
   if (!ob->open_db(error)) return nullptr;
-  ob->loop_at_ns_ = clock.steady().time_since_epoch().count();
+  ob->progress_.mark(clock);
   ob->thread_ = std::thread([p = ob.get()] {
     pthread_setname_np(pthread_self(), "outbox");
     p->run();
@@ -409,21 +409,12 @@ void Outbox::stop() {
   }
 }
 
-std::chrono::milliseconds Outbox::stalled_for() const {
-  if (exited_writer()) return std::chrono::milliseconds(0);
-  const auto at = std::chrono::steady_clock::time_point(std::chrono::nanoseconds(loop_at_ns_.load()));
-  return std::max(std::chrono::milliseconds(0), std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - at));
-}
-
-bool Outbox::exited_writer() const {
-  std::lock_guard lk(mu_);
-  return exited_;
-}
+std::chrono::milliseconds Outbox::stalled_for() const { return progress_.stalled_for(clock_); }
 
 void Outbox::run() {
   next_age_check_ = clock_.steady();
   for (;;) {
-    loop_at_ns_ = clock_.steady().time_since_epoch().count();
+    progress_.mark(clock_);
     std::vector<std::pair<std::vector<NewRecord>, AppendDone>> appends;
     std::vector<SeqRange> removes;
     std::deque<std::function<void()>> tasks;
@@ -444,7 +435,7 @@ void Outbox::run() {
       tasks.swap(tasks_);
       stopping = stopping_;
     }
-    loop_at_ns_ = clock_.steady().time_since_epoch().count();
+    progress_.mark(clock_);
     for (auto& t : tasks) t();
     const bool probe_due = [&] {
       std::lock_guard lk(mu_);
@@ -463,6 +454,7 @@ void Outbox::run() {
       std::lock_guard lk(mu_);
       if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) {
         exited_ = true;
+        progress_.clear();  // a stopped writer is not a stuck one
         break;
       }
     }
@@ -588,7 +580,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   }
 
   ++commits_;
-  loop_at_ns_ = clock_.steady().time_since_epoch().count();  // progress, for the watchdog
+  progress_.mark(clock_);  // progress, for the watchdog
   for (int p = 0; p < kPriorityLevels; ++p) pending_by_prio_[p] += delta[p];
   if (last_seq != 0) last_seq_ = last_seq;
   std::size_t n = 0;
@@ -761,7 +753,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
   }
   if (deleted != count)  // invariant 3: the event names exactly what was deleted
     log_->critical("eviction deleted {} records but its gap event names {}", deleted, count);
-  loop_at_ns_ = clock_.steady().time_since_epoch().count();  // progress, for the watchdog
+  progress_.mark(clock_);  // progress, for the watchdog
   pending_by_prio_[static_cast<int>(prio)] -= deleted;
   pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(bodies.size());
   last_seq_ = gap_seq;

@@ -185,7 +185,6 @@ class Outbox {
   void set_fault(const std::string& what);
   void exit_if_unrecoverable(int rc, const std::string& what);  // failed fsync or corruption: _Exit(1)
   void notify_commit();
-  bool exited_writer() const;
   std::uint64_t headroom_bytes() const;
   std::uint64_t reserve_bytes() const;
   std::optional<std::string> low_on_disk() const;  // the refusal message when below the headroom
@@ -219,7 +218,7 @@ class Outbox {
   // Stats written by the writer thread.
   std::atomic<std::int64_t> pending_by_prio_[kPriorityLevels] = {};
   std::atomic<std::int64_t> oldest_at_ms_{0};
-  std::atomic<std::int64_t> loop_at_ns_{0};  // clock_.steady() at the writer loop's last turn
+  ProgressStamp progress_;  // the writer's last loop turn or committed transaction; clear once it exits
   std::atomic<std::int64_t> last_seq_{0};
   std::atomic<std::uint64_t> file_bytes_{0};
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};

@@ -183,12 +183,17 @@ std::string connection_key(const Config& cfg) {
   return "rtu://" + std::string(::realpath(cfg.serial.device.c_str(), resolved) ? resolved : cfg.serial.device);
 }
 
+bool same_line_settings(const SerialSettings& a, const SerialSettings& b) {
+  return a.baud == b.baud && a.parity == b.parity && a.data_bits == b.data_bits && a.stop_bits == b.stop_bits;
+}
+
+std::string describe_line_settings(const SerialSettings& s) {
+  return std::to_string(s.baud) + " baud, parity " + (s.parity == 'E' ? "even" : s.parity == 'O' ? "odd" : "none") +
+         ", " + std::to_string(s.data_bits) + " data bits, " + std::to_string(s.stop_bits) + " stop bit" +
+         (s.stop_bits == 1 ? "" : "s");
+}
+
 void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag) {
-  const auto describe = [](const SerialSettings& s) {
-    return std::to_string(s.baud) + " baud, parity " +
-           (s.parity == 'E' ? "even" : s.parity == 'O' ? "odd" : "none") + ", " + std::to_string(s.data_bits) +
-           " data bits, " + std::to_string(s.stop_bits) + " stop bit" + (s.stop_bits == 1 ? "" : "s");
-  };
   std::map<std::string, const ParsedSource*> first_on_line;
   for (const auto& src : sources) {
     const auto& c = static_cast<const Config&>(*src.config);
@@ -196,12 +201,11 @@ void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag)
     const auto [it, inserted] = first_on_line.emplace(connection_key(c), &src);
     if (inserted) continue;
     const auto& f = static_cast<const Config&>(*it->second->config);
-    const auto &a = f.serial, &b = c.serial;
-    if (a.baud == b.baud && a.parity == b.parity && a.data_bits == b.data_bits && a.stop_bits == b.stop_bits) continue;
+    if (same_line_settings(f.serial, c.serial)) continue;
     diag.error(c.url_line, c.url_column,
                "source \"" + std::string(src.name) + "\": " + c.url + " is the serial line of source \"" +
-                   std::string(it->second->name) + "\" too, which sets " + describe(a) + "; this one sets " + describe(b) +
-                   "; devices on one line must use the same settings");
+                   std::string(it->second->name) + "\" too, which sets " + describe_line_settings(f.serial) +
+                   "; this one sets " + describe_line_settings(c.serial) + "; devices on one line must use the same settings");
   }
 }
 

@@ -72,6 +72,11 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& section);
 // the device it points to are the same line. Devices with one key share a connection and a thread.
 std::string connection_key(const Config& cfg);
 
+// Whether two devices ask for the same line settings (baud, parity, data and stop bits), and
+// those settings in words: "19200 baud, parity even, 8 data bits, 1 stop bit".
+bool same_line_settings(const SerialSettings& a, const SerialSettings& b);
+std::string describe_line_settings(const SerialSettings& s);
+
 // Devices on one serial line must agree on its settings (baud, parity, data and stop bits).
 void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag);
 

@@ -107,12 +107,10 @@ class Bus {
     if (auto b = buses[key].lock()) {
       // check-config refuses this; it can still happen when a /dev/serial/by-id link only
       // resolves at run time (the adapter was unplugged while the file was checked).
-      const auto& first = b->cfg_;
-      if (cfg.rtu && (first.serial.baud != cfg.serial.baud || first.serial.parity != cfg.serial.parity ||
-                      first.serial.data_bits != cfg.serial.data_bits || first.serial.stop_bits != cfg.serial.stop_bits))
+      if (cfg.rtu && !same_line_settings(b->cfg_.serial, cfg.serial))
         log.warn("{} is shared with another device configured with other serial settings; the line runs at the "
-                 "first device's {} baud, parity {}, {} data bits, {} stop bits",
-                 cfg.url, first.serial.baud, first.serial.parity, first.serial.data_bits, first.serial.stop_bits);
+                 "first device's {}",
+                 cfg.url, describe_line_settings(b->cfg_.serial));
       return b;
     }
     auto b = std::make_shared<Bus>(config);
