@@ -70,12 +70,18 @@ bool Gateway::start(std::string& error) {
   uo.verify_hostname = s.uplink.verify_hostname;
   uo.keepalive_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.keepalive.count() / 1000));
   uo.connect_timeout_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.connect_timeout.count() / 1000));
+  uo.mqtt_version = s.uplink.mqtt_version;
   uo.max_inflight = static_cast<int>(s.uplink.max_inflight);
-  uo.max_buffered = static_cast<int>(s.uplink.max_inflight + s.uplink.batch_max_readings + 16);
+  // The forwarder's window, one heartbeat and the "offline" status at disconnect (forwarder.h, invariant 2).
+  uo.max_buffered = static_cast<int>(s.uplink.max_inflight + 2);
   uo.will_topic = s.gateway.topic_prefix + "/status";
   nlohmann::json will = {{"state", "offline"}, {"site", s.gateway.site}, {"store", outbox_->store_uuid()}};
   uo.will_payload = will.dump();
   uplink_ = std::make_unique<MqttUplink>(std::move(uo));
+  if (s.uplink.mqtt_version != 5)
+    log_->warn("the uplink speaks MQTT 3.1.1 ([uplink] mqtt_version): a broker that refuses a message (its ACL, its "
+               "size limit) answers it like a stored one, so refused data would be deleted here unseen; use MQTT 5 "
+               "unless the IOC broker does not support it");
 
   ForwarderOptions fo;
   fo.topic_prefix = s.gateway.topic_prefix;
@@ -100,8 +106,11 @@ bool Gateway::start(std::string& error) {
     SourceSlot slot;
     slot.settings = ss;
     slot.counters = std::make_unique<SourceCounters>();
-    slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters,
-                                                 PipelineLimits{s.uplink.batch_max_readings, s.uplink.batch_max_bytes});
+    const auto overhead = batch_overhead(fo.header);
+    const PipelineLimits limits{s.uplink.batch_max_readings,
+                                s.uplink.batch_max_bytes > overhead ? s.uplink.batch_max_bytes - overhead : 64,
+                                s.uplink.blob_max_bytes};
+    slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, limits);
     SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
     slot.source = ss.driver->create(std::move(ctx), ss.config);
     if (!slot.source) {
@@ -210,6 +219,7 @@ std::string Gateway::heartbeat_json() const {
       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - started_).count()},
       {"backlog", st.pending},
       {"oldest_age_s", st.oldest_at_ms ? (now - st.oldest_at_ms) / 1000.0 : 0.0},
+      {"held", st.held},
       {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)},
   };
   return j.dump();
@@ -256,6 +266,12 @@ std::string Gateway::status_json() const {
         {"readings_sent", fw.readings_sent},
         {"bytes_sent", fw.bytes_sent},
         {"publish_failures", fw.publish_failures},
+        {"mqtt_version", settings_.uplink.mqtt_version == 5 ? "5" : "3.1.1"},
+        {"rejected_messages", fw.rejected_messages},
+        {"rejected_readings", fw.rejected_readings},
+        {"last_rejection", fw.last_rejection.empty() ? nlohmann::json(nullptr) : nlohmann::json(fw.last_rejection)},
+        {"delivery_rate_bytes_per_s", std::round(fw.delivery_rate)},
+        {"backlog_budget_bytes", fw.backlog_budget},
         {"inflight", fw.inflight}}},
       {"backlog",
        {{"readings", st.pending},
@@ -268,18 +284,46 @@ std::string Gateway::status_json() const {
         {"removed", st.removed},
         {"evicted", st.evicted},
         {"refused", st.refused},
+        {"held", held_json(st.held)},
         {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)}}},
       {"sources", sources},
   };
   return j.dump(2) + "\n";
 }
 
-HttpReply Gateway::handle_http(const std::string& method, const std::string& target) const {
-  if (method != "GET") return {405, "text/plain", "only GET is supported\n"};
+nlohmann::json Gateway::held_json(std::int64_t readings) const {
+  nlohmann::json entries = nlohmann::json::array();
+  for (const auto& h : outbox_->held())
+    entries.push_back({{"first_seq", h.first_seq},
+                       {"last_seq", h.last_seq},
+                       {"readings", h.readings},
+                       {"topic", h.topic},
+                       {"reason", h.reason},
+                       {"at", format_rfc3339_ms(h.at_ms)}});
+  return {{"readings", readings}, {"messages", entries}};
+}
+
+HttpReply Gateway::handle_http(const std::string& method, const std::string& target) {
   const auto path = target.substr(0, target.find('?'));
+  if (path == "/outbox/requeue") {
+    if (method != "POST") return {405, "text/plain", "use POST /outbox/requeue (ioc-edge outbox requeue)\n"};
+    const auto res = outbox_->requeue();
+    forwarder_->rewind(res);
+    log_->info("requeue asked through the status API: {} held readings are pending again", res.readings);
+    return {200, "application/json", nlohmann::json{{"requeued", res.readings}}.dump() + "\n"};
+  }
+  if (method != "GET") return {405, "text/plain", "only GET is supported here\n"};
   if (path == "/healthz") {
-    const auto fault = outbox_->stats().fault;
-    if (!fault.empty()) return {503, "text/plain", "unhealthy: " + fault + "\n"};
+    const auto st = outbox_->stats();
+    if (!st.fault.empty()) return {503, "text/plain", "unhealthy: " + st.fault + "\n"};
+    if (st.held > 0) {
+      const auto held = outbox_->held();
+      return {503, "text/plain",
+              "unhealthy: the IOC broker refused " + std::to_string(st.held) + " readings" +
+                  (held.empty() ? std::string() : " (" + held.front().reason + " on " + held.front().topic + ")") +
+                  "; they are kept; fix the broker side or this office's topic settings, then run `ioc-edge outbox "
+                  "requeue`\n"};
+    }
     return {200, "text/plain", "ok\n"};
   }
   if (path == "/status") return {200, "application/json", status_json()};

@@ -10,6 +10,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <nlohmann/json.hpp>
 
 #include "core/clock.h"
 #include "core/forwarder.h"
@@ -42,7 +43,8 @@ class Gateway {
   bool start(std::string& error);
   void stop();
   std::string heartbeat_json() const;
-  HttpReply handle_http(const std::string& method, const std::string& target) const;
+  HttpReply handle_http(const std::string& method, const std::string& target);
+  nlohmann::json held_json(std::int64_t readings) const;
   void arm_watchdog();
   void arm_housekeeping();
   void wait_signal();

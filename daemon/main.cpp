@@ -35,29 +35,52 @@ std::optional<ioc_edge::Settings> load(const std::string& file) {
   return std::move(res.settings);
 }
 
-int cmd_status(const std::string& address, bool raw) {
+namespace http = boost::beast::http;
+
+// One request to the running daemon's status API; throws on connection errors.
+http::response<http::string_body> ask_daemon(const std::string& address, http::verb verb, const std::string& target) {
   namespace beast = boost::beast;
-  namespace http = beast::http;
   const auto colon = address.rfind(':');
-  if (colon == std::string::npos) {
-    std::cerr << "ioc-edge status: --address must be HOST:PORT\n";
-    return kExitUsage;
-  }
+  if (colon == std::string::npos) throw std::invalid_argument("--address must be HOST:PORT");
   std::string host = address.substr(0, colon);
   if (host.size() > 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
   const std::string port = address.substr(colon + 1);
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::resolver resolver(io);
+  beast::tcp_stream stream(io);
+  stream.expires_after(std::chrono::seconds(10));
+  stream.connect(resolver.resolve(host, port));
+  http::request<http::empty_body> req{verb, target, 11};
+  req.set(http::field::host, host);
+  http::write(stream, req);
+  beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(stream, buf, res);
+  return res;
+}
+
+// Makes the readings the IOC broker refused pending again, through the running daemon (it is the
+// only writer of the outbox).
+int cmd_requeue(const std::string& address) {
   try {
-    boost::asio::io_context io;
-    boost::asio::ip::tcp::resolver resolver(io);
-    beast::tcp_stream stream(io);
-    stream.expires_after(std::chrono::seconds(5));
-    stream.connect(resolver.resolve(host, port));
-    http::request<http::empty_body> req{http::verb::get, "/status", 11};
-    req.set(http::field::host, host);
-    http::write(stream, req);
-    beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(stream, buf, res);
+    const auto res = ask_daemon(address, http::verb::post, "/outbox/requeue");
+    if (res.result() != http::status::ok) {
+      std::cerr << "ioc-edge outbox requeue: the daemon answered " << res.result_int() << ": " << res.body();
+      return kExitFailure;
+    }
+    const auto j = nlohmann::json::parse(res.body());
+    std::cout << j["requeued"].get<std::int64_t>() << " readings the IOC broker had refused are pending again\n";
+    return kExitOk;
+  } catch (const std::exception& e) {
+    std::cerr << "ioc-edge outbox requeue: cannot reach the daemon at " << address << ": " << e.what()
+              << " (is it running? is [status] listen set?)\n";
+    return kExitFailure;
+  }
+}
+
+int cmd_status(const std::string& address, bool raw) {
+  try {
+    const auto res = ask_daemon(address, http::verb::get, "/status");
     if (res.result() != http::status::ok) {
       std::cerr << "ioc-edge status: the daemon answered " << res.result_int() << ": " << res.body();
       return kExitFailure;
@@ -78,6 +101,13 @@ int cmd_status(const std::string& address, bool raw) {
     std::cout << "backlog  " << b["readings"] << " readings, oldest " << b["oldest_age_s"] << " s, "
               << b["file_bytes"] << " bytes on disk, " << b["evicted"] << " evicted\n";
     if (!b["fault"].is_null()) std::cout << "FAULT    " << b["fault"].get<std::string>() << "\n";
+    if (b.contains("held") && b["held"]["readings"].get<std::int64_t>() > 0) {
+      std::cout << "REFUSED  the IOC broker refused " << b["held"]["readings"] << " readings; they are kept, not resent:\n";
+      for (const auto& h : b["held"]["messages"])
+        std::cout << "         seq " << h["first_seq"] << ".." << h["last_seq"] << " on " << h["topic"].get<std::string>()
+                  << ": " << h["reason"].get<std::string>() << "\n";
+      std::cout << "         fix the broker's ACL or limits (or this office's topics), then: ioc-edge outbox requeue\n";
+    }
     for (const auto& s : j["sources"]) {
       std::cout << "source   " << s["name"].get<std::string>() << " (" << s["type"].get<std::string>() << "): "
                 << (s["state"] == "down" ? "DOWN, " : "") << s["stored"] << " stored, " << s["refused"] << " refused, "
@@ -118,6 +148,13 @@ int main(int argc, char** argv) {
   status->add_flag("--json", raw, "print the raw JSON");
 
   auto* version = app.add_subcommand("version", "print the version");
+
+  auto* outbox = app.add_subcommand("outbox", "the durable buffer");
+  outbox->require_subcommand(1);
+  auto* requeue = outbox->add_subcommand(
+      "requeue", "make the readings the IOC broker refused pending again (through the running daemon)");
+  requeue->add_option("-c,--config", config, "read [status] listen from this file")->capture_default_str();
+  requeue->add_option("-a,--address", address, "HOST:PORT of the status API (overrides the file)");
 
   auto* modbus = app.add_subcommand("modbus", "Modbus tools");
   ioc_edge::modbus::ProbeOptions probe_opts;
@@ -166,7 +203,7 @@ int main(int argc, char** argv) {
               << s->uplink.url << ")\n";
     return kExitOk;
   }
-  if (*status) {
+  if (*status || *requeue) {
     if (address.empty()) {
       auto res = ioc_edge::load_settings(config, ioc_edge::builtin_drivers());
       if (res.settings && !res.settings->status.listen.empty())
@@ -174,7 +211,7 @@ int main(int argc, char** argv) {
       else
         address = "127.0.0.1:8787";
     }
-    return cmd_status(address, raw);
+    return *requeue ? cmd_requeue(address) : cmd_status(address, raw);
   }
   if (*run) {
     // Each polling thread would get its own malloc arena that keeps freed memory resident; two

@@ -3,9 +3,18 @@
 #include <algorithm>
 #include <limits>
 
+#include "core/gateway_events.h"
 #include "core/log.h"
 
 namespace ioc_edge {
+
+namespace {
+
+constexpr auto kLinkModelWindow = std::chrono::seconds(10);
+constexpr std::size_t kInitialBacklogBudget = 64 * 1024;  // before the first acknowledgement is measured
+constexpr std::size_t kMinBacklogMessage = 16 * 1024;
+
+}  // namespace
 
 std::string_view to_string(LinkState s) {
   switch (s) {
@@ -27,18 +36,20 @@ Forwarder::Forwarder(ForwarderOptions opts, Outbox& outbox, Uplink& uplink, cons
       backoff_(opts_.reconnect_min, opts_.reconnect_max) {
   opts_.max_inflight = std::max<std::size_t>(1, opts_.max_inflight);
   opts_.batch_max_readings = std::max<std::size_t>(1, opts_.batch_max_readings);
+  const auto overhead = batch_overhead(opts_.header);
+  message_max_bytes_ = opts_.batch_max_bytes > overhead + 64 ? opts_.batch_max_bytes - overhead : 64;
 }
 
 Forwarder::~Forwarder() { stop(std::chrono::milliseconds(0)); }
 
 void Forwarder::start() {
   uplink_.set_events({
-      [this] { post({Event::Connected, 0, 0, {}, {}}); },
+      [this] { post({Event::Connected}); },
       [this](const std::string& why) { post({Event::Down, 0, 0, {}, why}); },
   });
   outbox_.set_on_commit([this] {
     data_dirty_ = true;
-    post({Event::Wake, 0, 0, {}, {}});
+    post({Event::Wake});
   });
   down_since_ = clock_.steady();
   progress_.mark(clock_);
@@ -65,6 +76,11 @@ std::chrono::milliseconds Forwarder::stalled_for() const { return progress_.stal
 ForwarderStats Forwarder::stats() const {
   std::lock_guard lk(stats_mu_);
   return stats_;
+}
+
+void Forwarder::rewind(const RequeueResult& requeued) {
+  Event e{Event::Rewind, 0, 0, {}, {}, 0, requeued};
+  post(std::move(e));
 }
 
 void Forwarder::post(Event e) {
@@ -151,6 +167,17 @@ void Forwarder::handle(Event& e) {
   switch (e.type) {
     case Event::Wake:
       break;
+    case Event::Rewind:
+      // Held records are pending again: read them once more, from wherever they lie (invariant 3).
+      for (int p = 0; p < kPriorityLevels; ++p) {
+        const auto low = e.requeued.lowest_seq[p];
+        if (low == 0) continue;
+        const int cls = low >= live_from_ ? 1 : 0;
+        cursor_[cls][p] = std::min(cursor_[cls][p], low - 1);
+        if (cls == 0) backlog_done_ = false;
+      }
+      data_dirty_ = true;
+      break;
     case Event::Connected: {
       if (state_ != LinkState::Connecting) break;
       const auto st = outbox_.stats();
@@ -167,6 +194,9 @@ void Forwarder::handle(Event& e) {
         cursor_[1][p] = live_from_ - 1;
       }
       backlog_done_ = false;
+      heartbeat_inflight_ = false;
+      backlog_inflight_bytes_ = 0;
+      delivered_time_ = clock_.steady();
       tokens_ = static_cast<double>(opts_.batch_max_bytes);  // the backlog may start with one batch at once
       tokens_at_ = clock_.steady();
       next_heartbeat_ = clock_.steady();
@@ -181,20 +211,23 @@ void Forwarder::handle(Event& e) {
       go_down(e.detail);
       break;
     case Event::Published: {
-      if (e.id == 0) break;  // heartbeat
+      if (e.id == 0) {  // heartbeat
+        if (e.generation == generation_) heartbeat_inflight_ = false;
+        break;
+      }
       auto it = inflight_.find(e.id);
       if (it == inflight_.end()) {  // from before a reconnect: only an acknowledgement matters
         break;
       }
       Inflight done = std::move(it->second);
       inflight_.erase(it);
+      if (!done.live) backlog_inflight_bytes_ -= std::min(backlog_inflight_bytes_, done.bytes);
       if (e.outcome == PublishOutcome::Delivered) {
-        outbox_.remove(std::move(done.ranges));
-        std::lock_guard lk(stats_mu_);
-        ++stats_.messages_sent;
-        stats_.readings_sent += done.readings;
-        stats_.bytes_sent += done.bytes;
-        stats_.inflight = inflight_.size();
+        on_delivered(done);
+        break;
+      }
+      if (e.outcome == PublishOutcome::Rejected) {  // the broker answered: the link is fine
+        on_rejected(done, e.reason_code, e.detail);
         break;
       }
       {
@@ -202,9 +235,6 @@ void Forwarder::handle(Event& e) {
         ++stats_.publish_failures;
       }
       if (e.generation != generation_ || state_ != LinkState::Up) break;
-      if (e.outcome == PublishOutcome::Rejected)
-        log_->error("the IOC broker refused a message of {} readings ({} bytes): {}; it stays in the outbox",
-                    done.readings, done.bytes, e.detail);
       // Reconnect: every record not acknowledged becomes sendable again (invariant 3).
       go_down("publish failed: " + e.detail);
       break;
@@ -212,11 +242,67 @@ void Forwarder::handle(Event& e) {
   }
 }
 
+void Forwarder::on_delivered(Inflight& done) {
+  const auto now = clock_.steady();
+  outbox_.remove(std::move(done.ranges));
+  // A delivery-rate sample: bytes acknowledged since this message was sent, over the time since
+  // then (BBR's estimator); and a round-trip sample.
+  delivered_ += done.bytes;
+  delivered_time_ = now;
+  const double interval = std::chrono::duration<double>(now - done.delivered_time_at_send).count();
+  if (interval > 0.001)
+    rate_samples_.emplace_back(now, static_cast<double>(delivered_ - done.delivered_at_send) / interval);
+  rtt_samples_.emplace_back(now, now - done.sent_at);
+  while (!rate_samples_.empty() && now - rate_samples_.front().first > kLinkModelWindow) rate_samples_.pop_front();
+  while (!rtt_samples_.empty() && now - rtt_samples_.front().first > kLinkModelWindow) rtt_samples_.pop_front();
+  std::lock_guard lk(stats_mu_);
+  ++stats_.messages_sent;
+  stats_.readings_sent += done.readings;
+  stats_.bytes_sent += done.bytes;
+  stats_.inflight = inflight_.size();
+}
+
+void Forwarder::on_rejected(Inflight& done, int reason_code, const std::string& detail) {
+  const std::string reason = detail.empty() ? mqtt_reason_text(reason_code) : detail;
+  std::optional<Envelope> event;
+  // The gateway's own events are held without a new event: a refused event must not breed events.
+  if (done.source != kGatewaySource)
+    event = rejected_event({done.topic, reason_code, reason, done.ranges, done.readings, done.source}, clock_.now_ms());
+  std::uint64_t suppressed = 0;
+  if (rejected_log_.allow(suppressed))
+    log_->error("the IOC broker refused {} readings on {}: {} (reason code 0x{:02x}); they are kept in the outbox, "
+                "set aside and not resent; fix the broker's ACL or limits, then run `ioc-edge outbox requeue` "
+                "({} similar messages suppressed)",
+                done.readings, done.topic, reason, reason_code, suppressed);
+  {
+    std::lock_guard lk(stats_mu_);
+    ++stats_.rejected_messages;
+    stats_.rejected_readings += done.readings;
+    char code[8];
+    std::snprintf(code, sizeof code, "0x%02x", reason_code);
+    stats_.last_rejection = reason + " (" + code + ") on " + done.topic;
+    stats_.inflight = inflight_.size();
+  }
+  outbox_.hold(std::move(done.ranges), done.topic, reason, std::move(event));
+}
+
+std::size_t Forwarder::backlog_budget() const {
+  if (rate_samples_.empty() || rtt_samples_.empty()) return kInitialBacklogBudget;
+  double rate = 0;
+  for (const auto& [t, r] : rate_samples_) rate = std::max(rate, r);
+  auto rtt = rtt_samples_.front().second;
+  for (const auto& [t, d] : rtt_samples_) rtt = std::min(rtt, d);
+  const double seconds = std::chrono::duration<double>(rtt + kBacklogQueueTarget).count();
+  return std::max<std::size_t>(kMinBacklogMessage, static_cast<std::size_t>(rate * seconds));
+}
+
 void Forwarder::go_down(const std::string& why) {
   const bool was_up = state_ == LinkState::Up;
   if (was_up) down_since_ = clock_.steady();
   ++generation_;
   inflight_.clear();
+  backlog_inflight_bytes_ = 0;
+  heartbeat_inflight_ = false;
   backlog_waiting_ = false;
   set_state(LinkState::Down);
   const auto wait = backoff_.next();
@@ -242,8 +328,12 @@ void Forwarder::fill_window() {
     if (send_class(false)) continue;
     break;
   }
+  double rate = 0;
+  for (const auto& [t, r] : rate_samples_) rate = std::max(rate, r);
   std::lock_guard lk(stats_mu_);
   stats_.inflight = inflight_.size();
+  stats_.delivery_rate = rate;
+  stats_.backlog_budget = backlog_budget();
 }
 
 // One read of the live (or backlog) class, highest priority first; true if something was sent.
@@ -263,6 +353,9 @@ bool Forwarder::send_class(bool live) {
         return false;
       }
     }
+    // Invariant 4: the backlog's bytes on the link stay within its time budget; an acknowledgement
+    // wakes this loop again. One message may always go when none is in flight.
+    if (backlog_inflight_bytes_ > 0 && backlog_inflight_bytes_ >= backlog_budget()) return false;
   } else if (!data_dirty_.exchange(false)) {
     return false;
   }
@@ -273,15 +366,16 @@ bool Forwarder::send_class(bool live) {
     const std::int64_t before = live ? std::numeric_limits<std::int64_t>::max() : live_from_;
     if (cursor_[cls][p] + 1 >= before) continue;
     bool ok = true;
-    auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, opts_.batch_max_readings,
-                                opts_.batch_max_bytes, &ok);
+    ReadLimits limits{opts_.batch_max_readings, message_max_bytes_, opts_.max_inflight - inflight_.size()};
+    if (!live) limits.max_bytes = std::min(limits.max_bytes, std::max(kMinBacklogMessage, backlog_budget() / 2));
+    auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, limits, &ok);
     if (!ok) {  // the outbox logged why; an empty answer must not end the backlog or hide live data
       read_failed = true;
       continue;
     }
     if (records.empty()) continue;
     cursor_[cls][p] = records.back().last_seq;
-    const std::size_t bytes = publish_records(records);
+    const std::size_t bytes = publish_records(records, live);
     if (!live && opts_.backlog_rate > 0) tokens_ -= static_cast<double>(bytes);
     if (live) data_dirty_ = true;  // there may be more behind this read
     return true;
@@ -294,13 +388,17 @@ bool Forwarder::send_class(bool live) {
   return false;
 }
 
-std::size_t Forwarder::publish_records(std::vector<Record>& records) {
-  // One message per (kind, source), records in seq order within each.
+std::size_t Forwarder::publish_records(std::vector<Record>& records, bool live) {
+  // One message per (kind, source) of batched records, records in seq order within each; one per
+  // blob. The read made sure these fit the window (invariant 2).
   std::vector<std::vector<const Record*>> groups;
   for (const auto& r : records) {
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) {
-      return g.front()->kind == r.kind && g.front()->source == r.source;
-    });
+    auto it = kind_info(r.kind).batched ? std::find_if(groups.begin(), groups.end(),
+                                                       [&](const auto& g) {
+                                                         return g.front()->kind == r.kind &&
+                                                                g.front()->source == r.source;
+                                                       })
+                                        : groups.end();
     if (it == groups.end())
       groups.push_back({&r});
     else
@@ -308,18 +406,27 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records) {
   }
   std::size_t total = 0;
   const auto now_ms = clock_.now_ms();
+  const auto now = clock_.steady();
+  if (inflight_.empty()) delivered_time_ = now;  // an idle link is not slow: start the sample here
   for (const auto& g : groups) {
-    Message m;
-    m.topic = opts_.topic_prefix + (g.front()->kind == Kind::Event ? "/event/" : "/data/") + g.front()->source;
-    m.payload = build_batch(opts_.header, now_ms, g);
+    Message m = build_message(opts_.topic_prefix, opts_.header, now_ms, g);
     const std::uint64_t id = next_id_++;
     Inflight& f = inflight_[id];
     f.ranges = seq_ranges(g);
     for (const auto* r : g) f.readings += r->count();
     f.bytes = m.payload.size();
+    f.live = live;
+    f.topic = m.topic;
+    f.source = g.front()->source;
+    f.kind = g.front()->kind;
+    f.sent_at = now;
+    f.delivered_at_send = delivered_;
+    f.delivered_time_at_send = delivered_time_;
+    if (!live) backlog_inflight_bytes_ += f.bytes;
     total += f.bytes;
-    uplink_.publish(std::move(m), [this, gen = generation_, id](PublishOutcome o, const std::string& detail) {
-      post({Event::Published, gen, id, o, detail});
+    uplink_.publish(std::move(m), [this, gen = generation_, id](PublishOutcome o, int code, const std::string& detail) {
+      Event e{Event::Published, gen, id, o, detail, code};
+      post(std::move(e));
     });
   }
   return total;
@@ -327,9 +434,12 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records) {
 
 void Forwarder::send_heartbeat() {
   next_heartbeat_ = clock_.steady() + opts_.heartbeat;
-  Message m{opts_.topic_prefix + "/status", status_payload_(), true};
-  uplink_.publish(std::move(m), [this](PublishOutcome o, const std::string& detail) {
-    post({Event::Published, 0, 0, o, detail});
+  if (heartbeat_inflight_) return;  // never two at once (invariant 2): the link is slow enough already
+  heartbeat_inflight_ = true;
+  Message m{opts_.topic_prefix + "/status", status_payload_(), true, {}};
+  uplink_.publish(std::move(m), [this, gen = generation_](PublishOutcome o, int code, const std::string& detail) {
+    Event e{Event::Published, gen, 0, o, detail, code};
+    post(std::move(e));
   });
 }
 

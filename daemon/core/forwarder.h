@@ -11,14 +11,24 @@
 //                                    +-------------------down---------------------------+
 //
 // Invariants
-//  1. A record is removed from the outbox only after the broker acknowledged the message holding it.
-//  2. At most `max_inflight` messages are unacknowledged at any time.
+//  1. A record is removed from the outbox only after the broker acknowledged the message holding it
+//     with a success reason code (< 0x80). A refusal (>= 0x80, MQTT 5 only) sets the message's
+//     records aside in the outbox (Outbox::hold) with a `rejected` event naming them; the link
+//     stays up and nothing is resent until `ioc-edge outbox requeue` or a restart (no resend storm).
+//  2. At most `max_inflight` data messages are unacknowledged at any time, however many sources a
+//     read spans: each read is limited to the messages the window has room for (ReadLimits). The
+//     heartbeat adds at most one more (never two at once), so Paho's buffer is max_inflight + 2.
 //  3. On entering UP every record still in the outbox is sendable again (the read cursors restart),
 //     so nothing that was in flight when the link dropped is forgotten; duplicates are allowed,
-//     losses are not.
+//     losses are not. requeue() rewinds the cursors to the lowest requeued seq in the same way.
 //  4. Live first: records committed after the link came up (seq >= live_from) are sent as soon as
 //     there is window; older ones (the backlog) drain behind them, capped at `backlog_rate`
-//     bytes per second. Within each class: higher priority first, then oldest first.
+//     bytes per second, and their bytes in flight are bounded by time on the link: the delivery
+//     rate measured from acknowledgements (the highest sample of the last 10 s, as BBR does)
+//     times (the lowest round trip of the last 10 s + kBacklogQueueTarget). A live message
+//     therefore waits behind at most about kBacklogQueueTarget of backlog, while the backlog
+//     still fills the link. Backlog messages are cut to half of that budget. Within each class:
+//     higher priority first, then oldest first.
 //  5. Retry timing lives here: full-jitter exponential backoff between connect attempts.
 #include <atomic>
 #include <chrono>
@@ -33,7 +43,7 @@
 #include <unordered_map>
 
 #include "core/backoff.h"
-#include "core/batch.h"
+#include "core/envelope.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/outbox.h"
@@ -57,6 +67,9 @@ struct ForwarderOptions {
   std::chrono::milliseconds heartbeat{60000};
 };
 
+// How much backlog may queue on the link ahead of a live reading (invariant 4).
+inline constexpr std::chrono::milliseconds kBacklogQueueTarget{500};
+
 enum class LinkState { Down, Connecting, Up };
 std::string_view to_string(LinkState s);
 
@@ -68,6 +81,11 @@ struct ForwarderStats {
   std::uint64_t readings_sent = 0;
   std::uint64_t bytes_sent = 0;
   std::uint64_t publish_failures = 0;
+  std::uint64_t rejected_messages = 0;  // refused by the broker (reason code >= 0x80) and held
+  std::uint64_t rejected_readings = 0;
+  std::string last_rejection;           // "not authorized (0x87) on ioc/…/data/x", empty if none
+  double delivery_rate = 0;             // bytes/s measured from acknowledgements (0: not yet known)
+  std::size_t backlog_budget = 0;       // bytes of backlog allowed in flight now
   std::uint64_t connects = 0;
   std::uint64_t connect_failures = 0;
   std::size_t inflight = 0;
@@ -84,6 +102,8 @@ class Forwarder {
   // disconnects (publishing "offline"). Unacknowledged records stay in the outbox.
   void stop(std::chrono::milliseconds drain);
   ForwarderStats stats() const;
+  // Records made pending again by Outbox::requeue(): send them from `lowest_seq` on (per priority).
+  void rewind(const RequeueResult& requeued);
   // How long since the forwarder thread last went round its loop (at least every second while
   // running); large when it is stuck.
   std::chrono::milliseconds stalled_for() const;
@@ -93,13 +113,23 @@ class Forwarder {
     std::vector<SeqRange> ranges;
     std::size_t readings = 0;
     std::size_t bytes = 0;
+    bool live = false;
+    std::string topic;
+    std::string source;
+    Kind kind = Kind::Data;
+    // For the delivery-rate sample taken when it is acknowledged (invariant 4).
+    std::chrono::steady_clock::time_point sent_at{};
+    std::uint64_t delivered_at_send = 0;
+    std::chrono::steady_clock::time_point delivered_time_at_send{};
   };
   struct Event {
-    enum Type { Connected, Down, Published, Wake } type;
+    enum Type { Connected, Down, Published, Wake, Rewind } type;
     std::uint64_t generation = 0;
     std::uint64_t id = 0;
     PublishOutcome outcome = PublishOutcome::Delivered;
     std::string detail;
+    int reason_code = 0;
+    RequeueResult requeued{};
   };
 
   void post(Event e);
@@ -108,7 +138,10 @@ class Forwarder {
   void go_down(const std::string& why);
   void fill_window();
   bool send_class(bool live);
-  std::size_t publish_records(std::vector<Record>& records);
+  std::size_t publish_records(std::vector<Record>& records, bool live);
+  void on_delivered(Inflight& done);
+  void on_rejected(Inflight& done, int reason_code, const std::string& detail);
+  std::size_t backlog_budget() const;
   void send_heartbeat();
   void set_state(LinkState s);
 
@@ -143,6 +176,15 @@ class Forwarder {
   bool draining_ = false;
   bool backlog_waiting_ = false;  // the backlog has records but the rate cap holds them
   bool was_up_before_ = false;    // "restored" in the log only after a real outage, not a slow first connect
+  bool heartbeat_inflight_ = false;
+  std::size_t message_max_bytes_ = 0;  // batch_max_bytes less the batch header
+  // Link model (invariant 4): bytes acknowledged so far and when the last was; windowed samples.
+  std::uint64_t delivered_ = 0;
+  std::chrono::steady_clock::time_point delivered_time_{};
+  std::deque<std::pair<std::chrono::steady_clock::time_point, double>> rate_samples_;
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::duration>> rtt_samples_;
+  std::size_t backlog_inflight_bytes_ = 0;
+  RateLimit rejected_log_{std::chrono::seconds(60)};
   std::chrono::milliseconds drain_for_{0};  // guarded by mu_
   RateLimit retry_log_{std::chrono::seconds(60)};
 

@@ -14,6 +14,7 @@
 #include <map>
 #include <mutex>
 
+#include "core/gateway_events.h"
 #include "core/log.h"
 
 namespace ioc_edge {
@@ -21,10 +22,11 @@ namespace ioc_edge {
 namespace {
 
 // 1: one reading per row. 2: a row holds `n` readings, rowid = its last seq (ADD COLUMN n DEFAULT 1
-// turns a version-1 table into a valid version-2 one without rewriting it).
-constexpr int kSchemaVersion = 2;
+// turns a version-1 table into a valid version-2 one without rewriting it). 3: `state` (held),
+// `meta`, the `held` table; bodies written as BLOBs (old TEXT bodies read back as the same bytes).
+constexpr int kSchemaVersion = 3;
+constexpr std::size_t kMaxHeldEntriesShown = 100;
 constexpr std::int64_t kHeadroomBytes = 16ll << 20;  // room above max_size for deletes and the gap event
-constexpr std::size_t kMaxRangesPerGap = 1000;
 constexpr std::size_t kEvictChunk = 50000;
 // Disk kept free for deletes and checkpoints (the "headroom"): max_size / 32, within 2..64 MiB.
 // Appends are refused when less than half of it is free on the disk; the other half is held by the
@@ -32,6 +34,10 @@ constexpr std::size_t kEvictChunk = 50000;
 // quarter of it, so a checkpoint never needs more disk than the headroom holds.
 constexpr std::uint64_t kHeadroomMin = 2ull << 20;
 constexpr std::uint64_t kHeadroomMax = 64ull << 20;
+// One row per message the IOC broker refused: its seqs, topic and reason (invariant 4).
+constexpr const char* kCreateHeld =
+    "CREATE TABLE IF NOT EXISTS held(first INTEGER NOT NULL, last INTEGER NOT NULL, prio INTEGER NOT NULL,"
+    " topic TEXT NOT NULL, reason TEXT NOT NULL, readings INTEGER NOT NULL, at INTEGER NOT NULL)";
 
 // RAII prepared statement. All SQL of the daemon lives in this file.
 class Stmt {
@@ -54,12 +60,26 @@ class Stmt {
     return *this;
   }
   Stmt& bind(int i, std::string&& v) = delete;
+  Stmt& bind_blob(int i, const std::string& v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Stmt& bind_blob(int i, std::string&& v) = delete;
+  Stmt& bind_null(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
   int step() { return sqlite3_step(s_); }
   void reset() {
     sqlite3_reset(s_);
     sqlite3_clear_bindings(s_);
   }
   std::int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
+  // TEXT and BLOB values alike, byte for byte (schema-2 bodies are TEXT, schema-3 ones BLOBs).
+  std::string bytes(int col) const {
+    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
+    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
+  }
   std::string text(int col) const {
     const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
     return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
@@ -147,7 +167,10 @@ bool Outbox::open_db(std::string& error) {
     rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
     if (is_corrupt(rc) && attempt == 0) {
-      const auto aside = opts_.path + ".corrupt-" + std::to_string(clock_.now_ms() / 1000);
+      // Never overwrite an earlier one (an RTC-less box boots at the same time every time).
+      auto aside = opts_.path + ".corrupt-" + std::to_string(clock_.now_ms() / 1000);
+      for (int k = 2; fs::exists(aside, ec) && k < 10000; ++k)
+        aside = opts_.path + ".corrupt-" + std::to_string(clock_.now_ms() / 1000) + "-" + std::to_string(k);
       sqlite3_close_v2(db_);
       db_ = nullptr;
       fs::rename(path, aside, ec);
@@ -193,27 +216,36 @@ bool Outbox::open_db(std::string& error) {
                          " kind INTEGER NOT NULL,"
                          " at INTEGER NOT NULL,"  // enqueue time, ms since epoch
                          " source TEXT NOT NULL,"
-                         " body TEXT NOT NULL,"  // one reading's JSON (without seq) per line
-                         " n INTEGER NOT NULL DEFAULT 1)") &&
+                         " body BLOB NOT NULL,"  // batched kinds: one reading's JSON (without seq) per line
+                         " n INTEGER NOT NULL DEFAULT 1,"
+                         " state INTEGER NOT NULL DEFAULT 0,"  // 0 pending, 1 held (refused by the IOC broker)
+                         " meta TEXT)") &&
                     exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") &&
                     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID") &&
-                    exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0)") &&
-                    exec("PRAGMA user_version=2") && exec("COMMIT");
+                    exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0),"
+                         "('held',0)") &&
+                    exec(kCreateHeld) && exec("PRAGMA user_version=3") && exec("COMMIT");
     if (!ok) {
       error = "cannot create the outbox schema in " + opts_.path + ": " + errmsg();
       exec("ROLLBACK");
       return false;
     }
-  } else if (user_version == 1) {
-    // O(1): SQLite stores the default in the schema, old rows read it as 1 reading each.
-    const bool ok = exec("BEGIN IMMEDIATE") && exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1") &&
-                    exec("PRAGMA user_version=2") && exec("COMMIT");
+  } else if (user_version < kSchemaVersion) {
+    // O(1) each: SQLite stores a column's default in the schema and old rows read it (1 reading
+    // each, state pending, no meta); the table is not rewritten.
+    const bool ok = exec("BEGIN IMMEDIATE") &&
+                    (user_version >= 2 || exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1")) &&
+                    exec("ALTER TABLE records ADD COLUMN state INTEGER NOT NULL DEFAULT 0") &&
+                    exec("ALTER TABLE records ADD COLUMN meta TEXT") && exec(kCreateHeld) &&
+                    exec("INSERT OR IGNORE INTO meta VALUES('held',0)") && exec("PRAGMA user_version=3") &&
+                    exec("COMMIT");
     if (!ok) {
-      error = "cannot upgrade the outbox schema in " + opts_.path + " from version 1: " + errmsg();
+      error = "cannot upgrade the outbox schema in " + opts_.path + " from version " + std::to_string(user_version) +
+              ": " + errmsg();
       exec("ROLLBACK");
       return false;
     }
-    log_->info("upgraded {} to schema version 2 (several readings per row)", opts_.path);
+    log_->info("upgraded {} from schema version {} to 3 (typed envelopes, held records)", opts_.path, user_version);
   }
 
   {
@@ -253,6 +285,21 @@ bool Outbox::open_db(std::string& error) {
     Stmt top(db_, "SELECT max(seq) FROM records");
     if (top && top.step() == SQLITE_ROW) last_seq_ = std::max(last_seq_.load(), top.i64(0));
   }
+  {
+    Stmt h(db_, "SELECT value FROM meta WHERE key='held'");
+    if (h && h.step() == SQLITE_ROW) held_ = h.i64(0);
+  }
+  if (held_ > 0) {  // invariant 4: a restart makes what the IOC refused pending again
+    RequeueResult rq;
+    std::string why;
+    if (requeue_now(rq, why))
+      log_->warn("{} readings that the IOC broker refused before the restart are pending again; they will be sent "
+                 "once more",
+                 rq.readings);
+    else
+      log_->error("cannot make the readings the IOC broker refused pending again: {}", why);
+  }
+  refresh_held();
   ensure_reserve();
   refresh_stats_after_delete();
   log_->info("opened {} (store {}, {} readings pending, last seq {}, sync {})", opts_.path, store_uuid_,
@@ -265,7 +312,15 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
   // Invariant 2: a record's body holds exactly `count` lines, one per seq it is given. A mismatch
   // is a bug in the producer; storing it would send fewer (or broken) readings than were counted.
   for (const auto& r : records) {
-    const auto lines = static_cast<std::size_t>(std::count(r.body.begin(), r.body.end(), '\n')) + 1;
+    if (!kind_info(r.kind).batched) {
+      if (r.count == 1) continue;
+      log_->critical("refused a {} record of source \"{}\" that claims {} readings", kind_info(r.kind).name, r.source,
+                     r.count);
+      refused_ += readings_in(records);
+      if (done) done({AppendStatus::Refused, "internal error: a blob owns exactly one seq", 0, 0});
+      return;
+    }
+    const auto lines = std::max<std::size_t>(1, framed_count(r.body));
     if (r.count == 0 || lines == r.count) continue;
     log_->critical("refused a record of source \"{}\" that claims {} readings but holds {} lines", r.source, r.count,
                    lines);
@@ -294,8 +349,10 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
   if (done) done(refused);
 }
 
-std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_readings,
-                                 std::size_t max_bytes, bool* ok) {
+std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, ReadLimits limits,
+                                 bool* ok) {
+  const std::size_t max_readings = limits.max_readings, max_bytes = limits.max_bytes;
+  const std::size_t max_messages = std::max<std::size_t>(1, limits.max_messages);
   std::promise<std::vector<Record>> result;
   auto fut = result.get_future();
   bool query_ok = true;
@@ -306,7 +363,8 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
     tasks_.emplace_back([&, this] {
       std::vector<Record> out;
       Stmt q(db_,
-             "SELECT seq, n, kind, source, body FROM records WHERE prio=? AND seq>? AND seq<? ORDER BY seq LIMIT ?");
+             "SELECT seq, n, kind, source, body, meta FROM records WHERE prio=? AND seq>? AND seq<? AND state=0 "
+             "ORDER BY seq LIMIT ?");
       if (!q) {
         log_->error("reading pending records failed: {}", errmsg());
         query_ok = false;
@@ -316,24 +374,42 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
       q.bind(1, static_cast<std::int64_t>(prio)).bind(2, after).bind(3, before);
       q.bind(4, static_cast<std::int64_t>(std::max<std::size_t>(1, max_readings)));  // rows <= readings
       std::size_t bytes = 0, readings = 0;
+      // The messages these records make: one per (kind, source) of batched records, one per blob.
+      std::vector<std::pair<Kind, std::string>> groups;
+      std::size_t blobs = 0;
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
         const std::int64_t n = std::max<std::int64_t>(1, q.i64(1));
-        // A message's size: the bodies plus about 20 bytes of "seq" per reading.
-        const auto row_bytes = static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 4)) + 20 * static_cast<std::size_t>(n);
+        const auto kind = kind_from_int(q.i64(2)).value_or(Kind::Event);
+        const auto row_bytes = record_message_bytes(kind, static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 4)),
+                                                    static_cast<std::size_t>(n));
         if (!out.empty() && (readings + static_cast<std::size_t>(n) > max_readings || bytes + row_bytes > max_bytes))
           break;
+        const auto src = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 3));
+        const std::string_view source = src ? src : "";
+        const bool batched = kind_info(kind).batched;
+        const bool new_group =
+            !batched || std::none_of(groups.begin(), groups.end(),
+                                     [&](const auto& g) { return g.first == kind && g.second == source; });
+        if (new_group && groups.size() + blobs >= max_messages) break;  // a read never outgrows the window
+        if (new_group) {
+          if (batched)
+            groups.emplace_back(kind, std::string(source));
+          else
+            ++blobs;
+        }
         Record r;
         r.last_seq = q.i64(0);
         r.first_seq = r.last_seq - n + 1;
         r.prio = prio;
-        r.kind = static_cast<Kind>(q.i64(2));
-        r.source = q.text(3);
-        r.body = q.text(4);
+        r.kind = kind;
+        r.source = std::string(source);
+        r.body = q.bytes(4);
+        r.meta = q.text(5);
         bytes += row_bytes;
         readings += static_cast<std::size_t>(n);
         out.push_back(std::move(r));
-        if (bytes >= max_bytes || readings >= max_readings) break;
+        if (bytes >= max_bytes || readings >= max_readings || !batched) break;  // a blob travels alone
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         log_->error("reading pending records failed: {}", errmsg());
@@ -383,6 +459,7 @@ OutboxStats Outbox::stats() const {
     s.pending += s.pending_by_prio[p];
   }
   s.oldest_at_ms = oldest_at_ms_;
+  s.held = held_;
   s.last_seq = last_seq_;
   s.file_bytes = file_bytes_;
   s.appended = appended_;
@@ -403,6 +480,8 @@ void Outbox::stop() {
   }
   if (thread_.joinable()) thread_.join();
   if (db_) {
+    sqlite3_finalize(insert_stmt_);
+    insert_stmt_ = nullptr;
     sqlite3_close_v2(db_);  // checkpoints the WAL into the database
     db_ = nullptr;
     log_->info("closed (last seq {}, {} readings pending)", last_seq_.load(), stats().pending);
@@ -495,21 +574,16 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     fail("begin");
   } else {
     {
-      Stmt ins(db_, "INSERT INTO records(seq, n, prio, kind, at, source, body) VALUES(?,?,?,?,?,?,?)");
-      if (!ins) fail("prepare insert");
       std::int64_t seq = last_seq_;  // this thread is the only writer: the highest seq ever given
       for (auto& [records, done] : appends) {
         if (!failed_step.empty()) break;
         for (auto& r : records) {
           if (r.count == 0) continue;
           const std::int64_t n = r.count;
-          ins.bind(1, seq + n).bind(2, n).bind(3, static_cast<std::int64_t>(r.prio));
-          ins.bind(4, static_cast<std::int64_t>(r.kind)).bind(5, now).bind(6, r.source).bind(7, r.body);
-          if (ins.step() != SQLITE_DONE) {
+          if (!insert_envelope(r, seq + n, now)) {
             fail("insert");
             break;
           }
-          ins.reset();
           if (first_seq == 0) first_seq = seq + 1;
           seq += n;
           last_seq = seq;
@@ -601,6 +675,168 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   }
 }
 
+bool Outbox::insert_envelope(const Envelope& e, std::int64_t seq, std::int64_t at) {
+  if (!insert_stmt_ &&
+      sqlite3_prepare_v3(db_, "INSERT INTO records(seq, n, prio, kind, at, source, body, meta) VALUES(?,?,?,?,?,?,?,?)",
+                         -1, SQLITE_PREPARE_PERSISTENT, &insert_stmt_, nullptr) != SQLITE_OK)
+    return false;
+  sqlite3_stmt* st = insert_stmt_;
+  sqlite3_bind_int64(st, 1, seq);
+  sqlite3_bind_int64(st, 2, e.count);
+  sqlite3_bind_int64(st, 3, static_cast<std::int64_t>(e.prio));
+  sqlite3_bind_int64(st, 4, static_cast<std::int64_t>(e.kind));
+  sqlite3_bind_int64(st, 5, at);
+  sqlite3_bind_text(st, 6, e.source.data(), static_cast<int>(e.source.size()), SQLITE_STATIC);
+  sqlite3_bind_blob(st, 7, e.body.data(), static_cast<int>(e.body.size()), SQLITE_STATIC);
+  if (e.meta.empty())
+    sqlite3_bind_null(st, 8);
+  else
+    sqlite3_bind_text(st, 8, e.meta.data(), static_cast<int>(e.meta.size()), SQLITE_STATIC);
+  const int rc = sqlite3_step(st);
+  sqlite3_reset(st);
+  sqlite3_clear_bindings(st);
+  return rc == SQLITE_DONE;
+}
+
+void Outbox::hold(std::vector<SeqRange> ranges, std::string topic, std::string reason, std::optional<Envelope> event) {
+  std::lock_guard lk(mu_);
+  if (exited_ || stopping_) return;  // stays pending: sent (and refused) again after the restart
+  tasks_.emplace_back([this, ranges = std::move(ranges), topic = std::move(topic), reason = std::move(reason),
+                       event = std::move(event)] { run_hold(ranges, topic, reason, event); });
+  cv_.notify_one();
+}
+
+void Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
+                      const std::optional<Envelope>& event) {
+  const auto now = clock_.now_ms();
+  std::int64_t held_now = 0, seq = last_seq_;
+  bool ok = exec("BEGIN IMMEDIATE");
+  for (const auto& r : ranges) {
+    if (!ok) break;
+    Stmt upd(db_, "UPDATE records SET state=1 WHERE seq BETWEEN ? AND ? AND prio=? AND state=0 RETURNING n");
+    upd.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
+    std::int64_t n = 0;
+    int step;
+    while ((step = upd.step()) == SQLITE_ROW) n += upd.i64(0);
+    ok = step == SQLITE_DONE;
+    if (ok && n > 0) {
+      Stmt ins(db_, "INSERT INTO held(first, last, prio, topic, reason, readings, at) VALUES(?,?,?,?,?,?,?)");
+      ins.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio)).bind(4, topic).bind(5, reason);
+      ins.bind(6, n).bind(7, now);
+      ok = ins.step() == SQLITE_DONE;
+    }
+    held_now += n;
+  }
+  if (ok && held_now > 0) {
+    Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = 'held'");
+    upd.bind(1, held_now);
+    ok = upd.step() == SQLITE_DONE;
+  }
+  const bool with_event = event && held_now > 0;
+  if (ok && with_event) {
+    ok = insert_envelope(*event, seq + event->count, now);
+    if (ok) {
+      seq += event->count;
+      Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
+      const std::string key = "count." + std::to_string(static_cast<int>(event->prio));
+      upd.bind(1, static_cast<std::int64_t>(event->count)).bind(2, key);
+      ok = upd.step() == SQLITE_DONE;
+    }
+  }
+  if (ok) ok = exec("COMMIT");
+  if (!ok) {
+    const int rc = sqlite3_extended_errcode(db_);
+    const std::string what = errmsg();
+    exec("ROLLBACK");
+    exit_if_unrecoverable(rc, what);
+    log_->error("cannot set aside the readings the IOC broker refused ({}): {}; they stay pending and are sent "
+                "again after the next reconnect",
+                reason, what);
+    return;
+  }
+  progress_.mark(clock_);
+  held_ += held_now;
+  if (with_event) {
+    pending_by_prio_[static_cast<int>(event->prio)] += event->count;
+    last_seq_ = seq;
+    notify_commit();  // the rejected event is new data for the forwarder
+  }
+  refresh_held();
+}
+
+bool Outbox::requeue_now(RequeueResult& out, std::string& error) {
+  std::vector<SeqRange> ranges;
+  {
+    Stmt q(db_, "SELECT first, last, prio FROM held");
+    while (q && q.step() == SQLITE_ROW)
+      ranges.push_back({q.i64(0), q.i64(1), static_cast<Priority>(std::clamp<std::int64_t>(q.i64(2), 0, 3))});
+  }
+  bool ok = exec("BEGIN IMMEDIATE");
+  std::int64_t total = 0;
+  for (const auto& r : ranges) {
+    if (!ok) break;
+    Stmt upd(db_, "UPDATE records SET state=0 WHERE seq BETWEEN ? AND ? AND prio=? AND state<>0 RETURNING n, seq");
+    upd.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
+    int step;
+    while ((step = upd.step()) == SQLITE_ROW) {
+      total += upd.i64(0);
+      const std::int64_t first = upd.i64(1) - upd.i64(0) + 1;
+      auto& low = out.lowest_seq[static_cast<int>(r.prio)];
+      if (low == 0 || first < low) low = first;
+    }
+    ok = step == SQLITE_DONE;
+  }
+  ok = ok && exec("DELETE FROM held") && exec("UPDATE meta SET value = 0 WHERE key = 'held'") && exec("COMMIT");
+  if (!ok) {
+    const int rc = sqlite3_extended_errcode(db_);
+    error = errmsg();
+    exec("ROLLBACK");
+    exit_if_unrecoverable(rc, error);
+    out = {};
+    return false;
+  }
+  out.readings = total;
+  held_ = 0;
+  return true;
+}
+
+RequeueResult Outbox::requeue() {
+  std::promise<RequeueResult> result;
+  auto fut = result.get_future();
+  {
+    std::lock_guard lk(mu_);
+    if (exited_) return {};
+    tasks_.emplace_back([&, this] {
+      RequeueResult out;
+      std::string why;
+      if (!requeue_now(out, why))
+        log_->error("requeue failed: {}", why);
+      else if (out.readings > 0)
+        log_->warn("requeue: {} readings the IOC broker refused are pending again", out.readings);
+      refresh_held();
+      if (out.readings > 0) notify_commit();
+      result.set_value(out);
+    });
+    cv_.notify_one();
+  }
+  return fut.get();
+}
+
+void Outbox::refresh_held() {
+  std::vector<HeldEntry> entries;
+  Stmt q(db_, "SELECT first, last, topic, reason, readings, at FROM held ORDER BY first LIMIT ?");
+  q.bind(1, static_cast<std::int64_t>(kMaxHeldEntriesShown));
+  while (q && q.step() == SQLITE_ROW)
+    entries.push_back({q.i64(0), q.i64(1), q.text(2), q.text(3), q.i64(4), q.i64(5)});
+  std::lock_guard lk(mu_);
+  held_entries_ = std::move(entries);
+}
+
+std::vector<HeldEntry> Outbox::held() const {
+  std::lock_guard lk(mu_);
+  return held_entries_;
+}
+
 void Outbox::refresh_stats_after_delete() {
   Stmt oldest(db_, "SELECT at FROM records ORDER BY seq LIMIT 1");
   oldest_at_ms_ = (oldest && oldest.step() == SQLITE_ROW) ? oldest.i64(0) : 0;
@@ -673,63 +909,33 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
   }
   if (count == 0) return false;
 
-  // The gap events (several if the ranges are fragmented), as readings of the gateway itself.
-  std::vector<std::string> bodies;
-  for (std::size_t i = 0; i < runs.size(); i += kMaxRangesPerGap) {
-    const std::size_t end = std::min(runs.size(), i + kMaxRangesPerGap);
-    std::string v = "{\"event\":\"gap\",\"reason\":\"";
-    v += reason;
-    v += "\",\"priority\":\"";
-    v += to_string(prio);
-    v += "\",\"ranges\":[";
-    std::int64_t n = 0;
-    for (std::size_t k = i; k < end; ++k) {
-      if (k > i) v += ',';
-      v += "[" + std::to_string(runs[k].first) + "," + std::to_string(runs[k].last) + "]";
-      n += runs[k].last - runs[k].first + 1;
-    }
-    v += "],\"count\":" + std::to_string(n);
-    if (i == 0) {
-      v += ",\"sources\":{";
-      bool first = true;
-      for (const auto& [src, c] : per_source) {
-        if (!first) v += ',';
-        first = false;
-        append_json_string(v, src);
-        v += ":" + std::to_string(c);
-      }
-      v += "}";
-    }
-    v += "}";
-    Reading r;
-    r.point = "gap";
-    r.ts_ms = clock_.now_ms();
-    r.value = JsonText{std::move(v)};
-    bodies.push_back(reading_body_json("_gateway", r));
-  }
+  std::vector<SeqRun> seq_runs;
+  for (const auto& r : runs) seq_runs.push_back({r.first, r.last});
+  const auto events = gap_events(reason, prio, seq_runs, per_source, clock_.now_ms());
 
   const std::int64_t last = runs.back().last;
   bool ok = exec("BEGIN IMMEDIATE");
-  std::int64_t deleted = 0;
+  std::int64_t deleted = 0, deleted_held = 0;
   if (ok) {
-    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?) RETURNING n");
+    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?) RETURNING n, state");
     del.bind(1, static_cast<std::int64_t>(prio)).bind(2, last).bind(3, at_before).bind(4, at_before);
     int step;
-    while ((step = del.step()) == SQLITE_ROW) deleted += del.i64(0);
+    while ((step = del.step()) == SQLITE_ROW) {
+      deleted += del.i64(0);
+      if (del.i64(1) != 0) deleted_held += del.i64(0);
+    }
     ok = step == SQLITE_DONE;
   }
+  if (ok && deleted_held > 0) {  // held entries whose records are gone
+    Stmt dh(db_, "DELETE FROM held WHERE prio=? AND last<=?");
+    dh.bind(1, static_cast<std::int64_t>(prio)).bind(2, last);
+    ok = dh.step() == SQLITE_DONE;
+  }
   std::int64_t gap_seq = last_seq_;
-  if (ok) {
-    Stmt ins(db_, "INSERT INTO records(seq, n, prio, kind, at, source, body) VALUES(?,1,?,?,?,?,?)");
-    const std::string source = "_gateway";
-    for (const auto& b : bodies) {
-      ins.bind(1, gap_seq + 1).bind(2, static_cast<std::int64_t>(Priority::System));
-      ins.bind(3, static_cast<std::int64_t>(Kind::Event)).bind(4, clock_.now_ms()).bind(5, source).bind(6, b);
-      ok = ins.step() == SQLITE_DONE;
-      ins.reset();
-      if (!ok) break;
-      ++gap_seq;
-    }
+  const auto now = clock_.now_ms();
+  for (std::size_t i = 0; ok && i < events.size(); ++i) {
+    ok = insert_envelope(events[i], gap_seq + 1, now);
+    if (ok) ++gap_seq;
   }
   if (ok) {
     Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
@@ -738,9 +944,15 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
     upd.bind(1, -deleted).bind(2, key);
     ok = upd.step() == SQLITE_DONE;
     upd.reset();
-    const auto sys = static_cast<std::int64_t>(bodies.size());
+    const auto sys = static_cast<std::int64_t>(events.size());
     upd.bind(1, sys).bind(2, sys_key);
     ok = ok && upd.step() == SQLITE_DONE;
+    upd.reset();
+    if (ok && deleted_held > 0) {
+      const std::string held_key = "held";
+      upd.bind(1, -deleted_held).bind(2, held_key);
+      ok = upd.step() == SQLITE_DONE;
+    }
   }
   if (ok) ok = exec("COMMIT");
   if (!ok) {
@@ -755,8 +967,12 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
     log_->critical("eviction deleted {} records but its gap event names {}", deleted, count);
   progress_.mark(clock_);  // progress, for the watchdog
   pending_by_prio_[static_cast<int>(prio)] -= deleted;
-  pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(bodies.size());
+  pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(events.size());
   last_seq_ = gap_seq;
+  if (deleted_held > 0) {
+    held_ -= deleted_held;
+    refresh_held();
+  }
   notify_commit();  // the gap event is new data for the forwarder
   evicted_ += static_cast<std::uint64_t>(deleted);
   std::uint64_t suppressed = 0;

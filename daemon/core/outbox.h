@@ -11,27 +11,34 @@
 // A record's life:
 //
 //     append() --commit--> PENDING --read()--> (in flight, known only to the forwarder)
-//                            ^  |                     |            |
-//                            |  |  evict (size/age)   | PUBACK     | link lost / restart
-//                            |  v                     v            |
-//                            | DROPPED + gap event  remove()       |
-//                            +-------------------------------------+
+//                          ^  ^  |                  |              |             |
+//                          |  |  | evict            | PUBACK       | link lost / | PUBACK with a
+//                          |  |  v (size/age)       v              | restart     | reason >= 0x80
+//                          |  | DROPPED + gap   remove()           |             v
+//                          |  +--------------------------------------+          hold()
+//                          |                                                      |
+//                          +---- requeue() or restart ---------------------- HELD (+ rejected event)
 //
 // Invariants
 //  1. append()'s callback reports Committed only after the transaction holding the records has
 //     committed (with sync = full: fsynced). A record is never reported committed and then lost,
 //     except through eviction, which is always accounted for by a gap event.
-//  2. A record holds `count` readings of one source, kind and priority (one poll, one batch from a
-//     producer) and owns the consecutive seqs [first_seq, last_seq]. Its rowid is last_seq, given
-//     explicitly as the previous highest seq plus `count` on an AUTOINCREMENT table, so seqs are
-//     strictly increasing and never reused in this store, even after the table drains or the
-//     process is killed (sqlite_sequence remembers the highest). Records committed in one
-//     transaction get consecutive seqs in append order. Counts and limits are in readings.
+//  2. A record is an Envelope (core/envelope.h): `count` readings of one source, kind and priority
+//     (one poll, one batch from a producer, one blob) owning the consecutive seqs
+//     [first_seq, last_seq]. Its rowid is last_seq, given explicitly as the previous highest seq
+//     plus `count` on an AUTOINCREMENT table, so seqs are strictly increasing and never reused in
+//     this store, even after the table drains or the process is killed (sqlite_sequence remembers
+//     the highest). Records committed in one transaction get consecutive seqs in append order.
+//     Counts and limits are in readings. Bodies are stored as BLOBs, byte for byte.
 //  3. A record leaves the table only by remove() (the IOC acknowledged it) or by eviction.
-//     Eviction takes the lowest priority first, oldest (lowest seq) first within it, and in the
-//     same transaction queues a `gap` event (priority System) naming the exact seqs dropped.
+//     Eviction takes the lowest priority first, oldest (lowest seq) first within it, held records
+//     included, and in the same transaction queues a `gap` event (priority System) naming the
+//     exact seqs dropped.
 //  4. After a crash every record not removed is pending again; the outbox keeps no lease state.
-//  5. Start-up reads only the meta table, one index probe and O(1) pragmas: no table scan.
+//     Held records (the IOC broker refused them) are not read for sending; they still count
+//     against max_size, and open() makes them pending again, as requeue() does.
+//  5. Start-up reads only the meta table, one index probe, the held table (a few rows) and O(1)
+//     pragmas: no table scan.
 //  6. On SQLITE_FULL / I/O errors a transaction is rolled back, its appends are refused with the
 //     error, nothing stored is touched, and new appends are refused without touching the disk until
 //     a probe (every second) succeeds. A failed fsync is never retried: the process exits and
@@ -42,6 +49,11 @@
 //     it is set aside again once writes succeed. The WAL is kept under a quarter of the headroom.
 //  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
 //     disk, decides what is dropped when the office is offline for long.
+//
+// Schema (PRAGMA user_version): 1 one reading per row; 2 adds `n` (readings per row); 3 adds
+// `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs. Each
+// upgrade is ALTER TABLE ADD COLUMN with a default: O(1), the table is not rewritten (old TEXT
+// bodies read back as the same bytes). A file of a newer schema is refused, not touched.
 //
 // Thread-safety: every public member is thread-safe. Callbacks run on the writer thread and must
 // not block or call back into the outbox synchronously (read()).
@@ -58,6 +70,7 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/envelope.h"
 #include "core/log.h"
 #include "core/reading.h"
 
@@ -65,6 +78,7 @@ namespace spdlog {
 class logger;
 }
 struct sqlite3;
+struct sqlite3_stmt;
 
 namespace ioc_edge {
 
@@ -77,26 +91,9 @@ struct OutboxOptions {
   std::chrono::milliseconds fault_probe{1000};   // while faulted, how often a write is tried again
 };
 
-// A record as the producer hands it over: `count` readings of one source, their JSON objects
-// without "seq", one per line (compact JSON never holds a raw newline; see append_reading_json).
-struct NewRecord {
-  Priority prio = Priority::Normal;
-  Kind kind = Kind::Data;
-  std::string source;
-  std::string body;
-  std::uint32_t count = 1;
-};
-
-// A stored record as read back for sending: readings first_seq..last_seq, one body line each.
-struct Record {
-  std::int64_t first_seq = 0;
-  std::int64_t last_seq = 0;
-  Priority prio = Priority::Normal;
-  Kind kind = Kind::Data;
-  std::string source;
-  std::string body;
-  std::size_t count() const { return static_cast<std::size_t>(last_seq - first_seq + 1); }
-};
+// A record as the producer hands it over. For batched kinds the body holds `count` readings framed
+// by frame_reading() (core/envelope.h).
+using NewRecord = Envelope;
 
 enum class AppendStatus { Committed, Refused, Overloaded, Stopped };
 
@@ -107,17 +104,34 @@ struct AppendResult {
   std::int64_t last_seq = 0;
 };
 
-// Consecutive seqs [first, last], all of one priority, covering whole records (what remove()
-// deletes: every record whose last_seq lies in the range).
-struct SeqRange {
-  std::int64_t first = 0;
-  std::int64_t last = 0;
-  Priority prio = Priority::Normal;
+// How much one read() may return: at most `max_readings` readings, about `max_bytes` of message
+// (record_message_bytes; at least one record if any, even a larger one), and records that make at
+// most `max_messages` messages (a message per kind and source among batched records, one per blob).
+struct ReadLimits {
+  std::size_t max_readings = 500;
+  std::size_t max_bytes = 256 * 1024;
+  std::size_t max_messages = static_cast<std::size_t>(-1);
+};
+
+// Records the IOC broker refused, set aside (invariant 4), one entry per refused message.
+struct HeldEntry {
+  std::int64_t first_seq = 0;
+  std::int64_t last_seq = 0;
+  std::string topic;
+  std::string reason;
+  std::int64_t readings = 0;
+  std::int64_t at_ms = 0;  // when it was refused
+};
+
+struct RequeueResult {
+  std::int64_t readings = 0;  // readings made pending again
+  std::int64_t lowest_seq[kPriorityLevels] = {};  // per priority, the lowest seq made pending (0: none)
 };
 
 struct OutboxStats {
   std::string store;                  // the store UUID
-  std::int64_t pending = 0;           // readings in the table
+  std::int64_t pending = 0;           // readings in the table (held ones included)
+  std::int64_t held = 0;              // readings set aside because the IOC broker refused them
   std::int64_t pending_by_prio[kPriorityLevels] = {};
   std::int64_t oldest_at_ms = 0;      // enqueue time of the oldest pending reading, 0 if none
   std::int64_t last_seq = 0;          // highest seq ever committed
@@ -151,8 +165,21 @@ class Outbox {
   // a larger one). Blocks until the
   // writer thread has run the query. `ok`, when given, is false if the query failed (an empty
   // result then does not mean there is nothing to read).
+  std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, ReadLimits limits,
+                           bool* ok = nullptr);
   std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_readings,
-                           std::size_t max_bytes, bool* ok = nullptr);
+                           std::size_t max_bytes, bool* ok = nullptr) {
+    return read(prio, after, before, ReadLimits{max_readings, max_bytes}, ok);
+  }
+
+  // Sets aside the records of `ranges` that the IOC broker refused (invariant 4) and, in the same
+  // transaction, queues `event` (the rejected event; none when the refused records are the
+  // gateway's own events, so that a refused event cannot breed events). Asynchronous.
+  void hold(std::vector<SeqRange> ranges, std::string topic, std::string reason, std::optional<Envelope> event);
+  // Makes every held record pending again. Blocks until the writer thread has done it.
+  RequeueResult requeue();
+  // The held records, one entry per refused message (at most the first 100).
+  std::vector<HeldEntry> held() const;
 
   // Deletes acknowledged records (asynchronously, in the next transaction).
   void remove(std::vector<SeqRange> ranges);
@@ -182,6 +209,11 @@ class Outbox {
   void enforce_limits();
   bool evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
+  void run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
+                const std::optional<Envelope>& event);
+  bool requeue_now(RequeueResult& out, std::string& error);
+  void refresh_held();
+  bool insert_envelope(const Envelope& e, std::int64_t seq, std::int64_t at);
   void set_fault(const std::string& what);
   void exit_if_unrecoverable(int rc, const std::string& what);  // failed fsync or corruption: _Exit(1)
   void notify_commit();
@@ -199,6 +231,7 @@ class Outbox {
   const Clock& clock_;
   std::shared_ptr<spdlog::logger> log_;
   sqlite3* db_ = nullptr;
+  sqlite3_stmt* insert_stmt_ = nullptr;  // prepared once: appends run it per record
   std::string store_uuid_;
   std::string dir_;  // the directory holding the database, for free-space checks
   std::int64_t page_size_ = 4096;
@@ -218,6 +251,8 @@ class Outbox {
   // Stats written by the writer thread.
   std::atomic<std::int64_t> pending_by_prio_[kPriorityLevels] = {};
   std::atomic<std::int64_t> oldest_at_ms_{0};
+  std::atomic<std::int64_t> held_{0};
+  std::vector<HeldEntry> held_entries_;  // guarded by mu_
   ProgressStamp progress_;  // the writer's last loop turn or committed transaction; clear once it exits
   std::atomic<std::int64_t> last_seq_{0};
   std::atomic<std::uint64_t> file_bytes_{0};

@@ -39,7 +39,8 @@ SourcePipeline::SourcePipeline(Outbox& outbox, std::string source, Priority prio
       source_(std::move(source)),
       prio_(prio),
       counters_(counters),
-      limits_{std::max<std::size_t>(1, limits.chunk_readings), std::max<std::size_t>(1, limits.chunk_bytes)},
+      limits_{std::max<std::size_t>(1, limits.chunk_readings), std::max<std::size_t>(64, limits.chunk_bytes),
+              std::max<std::size_t>(1, limits.blob_bytes)},
       log_(logger("pipeline")) {}
 
 void SourcePipeline::push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) {
@@ -52,18 +53,47 @@ void SourcePipeline::event(Reading e, std::function<void(const SinkResult&)> don
   store(std::move(one), Kind::Event, Priority::High, std::move(done));
 }
 
+void SourcePipeline::blob(Blob b, std::function<void(const SinkResult&)> done) {
+  std::string why;
+  if (b.point.empty() || b.point.size() > kMaxNameBytes || !valid_utf8(b.point))
+    why = "blob point name must be 1-256 bytes of UTF-8";
+  else if (!valid_utf8(b.content_type) || b.content_type.size() > kMaxNameBytes)
+    why = "content type of blob \"" + b.point + "\" must be at most 256 bytes of UTF-8";
+  else if (b.bytes.size() > limits_.blob_bytes)
+    why = "blob \"" + b.point + "\" is " + std::to_string(b.bytes.size()) + " bytes, larger than [uplink] blob_max_bytes (" +
+          std::to_string(limits_.blob_bytes) + ")";
+  if (!why.empty()) {
+    refuse_invalid(1, why, done);
+    return;
+  }
+  std::vector<NewRecord> one(1);
+  auto& e = one.front();
+  e.prio = prio_;
+  e.kind = Kind::Blob;
+  e.source = source_;
+  e.count = 1;
+  e.meta = blob_meta_json(b.point, b.ts_ms, b.content_type);
+  e.body = std::move(b.bytes);
+  append(std::move(one), 1, std::move(done));
+}
+
+void SourcePipeline::refuse_invalid(std::size_t readings, const std::string& why,
+                                    const std::function<void(const SinkResult&)>& done) {
+  ++counters_.errors;
+  counters_.set_error("rejected a batch of " + std::to_string(readings) + " readings: " + why, wall_ms());
+  std::uint64_t suppressed = 0;
+  if (invalid_log_.allow(suppressed))
+    log_->warn("source \"{}\": rejected a batch of {} readings: {} ({} similar suppressed)", source_, readings, why,
+               suppressed);
+  if (done) done({SinkStatus::Invalid, why, 0, 0});
+}
+
 void SourcePipeline::store(std::vector<Reading> readings, Kind kind, Priority prio,
                            std::function<void(const SinkResult&)> done) {
   std::vector<NewRecord> records;
   for (auto& r : readings) {
     if (auto why = invalid_reason(r); !why.empty()) {
-      ++counters_.errors;
-      counters_.set_error("rejected a batch of " + std::to_string(readings.size()) + " readings: " + why, wall_ms());
-      std::uint64_t suppressed = 0;
-      if (invalid_log_.allow(suppressed))
-        log_->warn("source \"{}\": rejected a batch of {} readings: {} ({} similar suppressed)", source_,
-                   readings.size(), why, suppressed);
-      if (done) done({SinkStatus::Invalid, why, 0, 0});
+      refuse_invalid(readings.size(), why, done);
       return;
     }
     if (const auto* d = std::get_if<double>(&r.value); d && !std::isfinite(*d)) {
@@ -72,24 +102,36 @@ void SourcePipeline::store(std::vector<Reading> readings, Kind kind, Priority pr
       if (r.error.empty()) r.error = "not a finite number";
     }
     if (records.empty() || records.back().count >= limits_.chunk_readings) {
-      records.push_back({prio, kind, source_, {}, 0});
+      records.push_back({prio, kind, source_, {}, 0, {}});
       records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) * (96 + source_.size() + r.point.size()));
-    } else {
-      records.back().body += '\n';
     }
     auto& rec = records.back();
     const auto mark = rec.body.size();
-    append_reading_json(rec.body, source_, r);
-    ++rec.count;
-    if (rec.count > 1 && rec.body.size() > limits_.chunk_bytes) {
-      // This reading would take the record past the byte limit: it starts the next one.
-      NewRecord next{prio, kind, source_, rec.body.substr(mark), 1};
-      rec.body.resize(mark - 1);  // and the newline before it
-      --rec.count;
-      records.push_back(std::move(next));
+    frame_reading(rec, r);
+    if (record_message_bytes(kind, rec.body.size(), rec.count) <= limits_.chunk_bytes) continue;
+    // This reading takes the record past what one message may hold: it starts the next one...
+    NewRecord next{prio, kind, source_, rec.body.substr(mark == 0 ? 0 : mark + 1), 1, {}};
+    rec.body.resize(mark);  // (and the newline before it goes too)
+    --rec.count;
+    // ...unless it is too large on its own: then no message could ever carry it.
+    const auto alone = record_message_bytes(kind, next.body.size(), 1);
+    if (alone > limits_.chunk_bytes) {
+      refuse_invalid(readings.size(),
+                     "reading of point \"" + r.point + "\" takes " + std::to_string(alone) +
+                         " bytes, more than one message may hold ([uplink] batch_max_bytes less the batch header: " +
+                         std::to_string(limits_.chunk_bytes) + ")",
+                     done);
+      return;
     }
+    if (rec.count == 0)
+      rec = std::move(next);
+    else
+      records.push_back(std::move(next));
   }
-  const auto n = readings.size();
+  append(std::move(records), readings.size(), std::move(done));
+}
+
+void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done) {
   counters_.produced += n;
   outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
     SinkResult out;

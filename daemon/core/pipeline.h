@@ -1,8 +1,10 @@
 #pragma once
 // The pipeline between one source and the outbox (DESIGN.md section 2): validates each reading,
 // serializes it, stores a batch as few outbox records as the uplink's batch limits allow (one per
-// poll, typically; a record never holds more than `chunk_readings` readings and goes past
-// `chunk_bytes` only when a single reading does), and reports back to the source.
+// poll, typically; a record never holds more than `chunk_readings` readings nor makes a message
+// larger than `chunk_bytes`), and reports back to the source. A reading that alone would make a
+// message larger than the uplink allows is refused with the batch it came in, as invalid input is:
+// no message may exceed what the broker takes (a broker refuses it, and it would wait forever).
 #include <cstddef>
 #include <functional>
 #include <memory>
@@ -17,7 +19,8 @@ namespace ioc_edge {
 
 struct PipelineLimits {
   std::size_t chunk_readings = 500;     // the uplink's batch_max_readings
-  std::size_t chunk_bytes = 256 * 1024; // the uplink's batch_max_bytes
+  std::size_t chunk_bytes = 256 * 1024; // a message's room for readings: batch_max_bytes less the batch header
+  std::size_t blob_bytes = 4 << 20;     // the uplink's blob_max_bytes
 };
 
 class SourcePipeline final : public Sink {
@@ -26,9 +29,12 @@ class SourcePipeline final : public Sink {
 
   void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) override;
   void event(Reading e, std::function<void(const SinkResult&)> done) override;
+  void blob(Blob b, std::function<void(const SinkResult&)> done) override;
 
  private:
   void store(std::vector<Reading> readings, Kind kind, Priority prio, std::function<void(const SinkResult&)> done);
+  void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
+  void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done);
 
   Outbox& outbox_;
   std::string source_;

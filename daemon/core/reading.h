@@ -22,8 +22,9 @@ using Value = std::variant<std::monostate, double, std::int64_t, bool, std::stri
 enum class Priority : std::uint8_t { Low = 0, Normal = 1, High = 2, System = 3 };
 inline constexpr int kPriorityLevels = 4;
 
-// Which topic family a record is published on.
-enum class Kind : std::uint8_t { Data = 0, Event = 1 };
+// Which kind of message a record becomes (its topic family and payload; see core/envelope.h).
+// The values are stored in the outbox: never renumber.
+enum class Kind : std::uint8_t { Data = 0, Event = 1, Blob = 2, CmdResult = 3 };
 
 struct Reading {
   std::string point;

@@ -38,6 +38,15 @@ struct SinkResult {
   std::int64_t last_seq = 0;
 };
 
+// A binary payload of a source (a camera snapshot): stored as one outbox record and published alone
+// on {prefix}/blob/{source}, its bytes untouched, its metadata in MQTT v5 user properties.
+struct Blob {
+  std::string point;         // what it is, e.g. "snapshot"
+  std::int64_t ts_ms = 0;    // when it was taken (UTC ms)
+  std::string content_type;  // e.g. "image/jpeg"; may be empty
+  std::string bytes;
+};
+
 // Where a source puts its readings. Thread-safe. `done` runs once, on the outbox thread (or at
 // once, on the caller's thread, when the batch is rejected before queueing); it must not block.
 class Sink {
@@ -46,6 +55,8 @@ class Sink {
   virtual void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) = 0;
   // An event of the source (e.g. source_down): stored like a reading, published on the event topic.
   virtual void event(Reading event, std::function<void(const SinkResult&)> done) = 0;
+  // A binary payload; refused (Invalid) when larger than [uplink] blob_max_bytes.
+  virtual void blob(Blob blob, std::function<void(const SinkResult&)> done) = 0;
 };
 
 // Counters every source keeps; shown in the status API.

@@ -7,6 +7,8 @@
 // must only hand the news over (post, notify), never block.
 #include <functional>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace ioc_edge {
 
@@ -14,12 +16,14 @@ struct Message {
   std::string topic;
   std::string payload;
   bool retained = false;
+  std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT v5 only (blob metadata)
 };
 
 enum class PublishOutcome {
   Delivered,   // the broker acknowledged it (PUBACK): the records may leave the outbox
   RetryLater,  // not acknowledged (link lost, client busy, timeout): send again later
-  Rejected,    // the broker will never take this message as it is (size, authorization)
+  Rejected,    // the broker refused it (MQTT 5 PUBACK reason code >= 0x80: not authorized, too
+               // large, ...); sending it again as it is would be refused again
 };
 
 class Uplink {
@@ -28,7 +32,9 @@ class Uplink {
     std::function<void()> connected;                  // the session is up; publish may be called
     std::function<void(const std::string& why)> down;  // a connect attempt failed or the link dropped
   };
-  using PublishDone = std::function<void(PublishOutcome, const std::string& detail)>;
+  // `reason_code` is the MQTT 5 PUBACK reason code when the broker refused (>= 0x80), else 0;
+  // `detail` says what happened in words.
+  using PublishDone = std::function<void(PublishOutcome, int reason_code, const std::string& detail)>;
 
   virtual ~Uplink() = default;
   // Set once, before the first connect().

@@ -22,7 +22,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
   void start() {
     parser_.header_limit(8 * 1024);
-    parser_.body_limit(64 * 1024);
+    parser_.body_limit(1024);  // no request of this API has a body
     stream_.expires_after(std::chrono::seconds(10));
     http::async_read(stream_, buffer_, parser_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->on_read(ec);

@@ -1,5 +1,7 @@
 #include "settings/settings.h"
 
+#include "core/envelope.h"
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -77,7 +79,13 @@ void read_uplink(TableReader& r, UplinkSettings& u, const GatewaySettings& g) {
   u.password_file = r.file_path("password_file").value_or("");
   u.verify_hostname = r.boolean_or("verify_hostname", true);
   u.batch_max_readings = static_cast<std::size_t>(r.integer_or("batch_max_readings", 500, 1, 100000));
-  u.batch_max_bytes = r.size_or("batch_max_bytes", u.batch_max_bytes, 1024);
+  u.mqtt_version = r.enum_or("mqtt_version", "5", {"5", "3.1.1"}) == "5" ? 5 : 4;
+  u.batch_max_bytes = r.size_or("batch_max_bytes", u.batch_max_bytes, 4096);
+  if (u.batch_max_bytes > kMaxBatchBytes)
+    r.error_at_key("batch_max_bytes", "must be at most 16MiB (a message holds the link while it travels, and brokers "
+                                      "cap message sizes)");
+  u.blob_max_bytes = r.size_or("blob_max_bytes", u.blob_max_bytes, 1024);
+  if (u.blob_max_bytes > kMaxBlobBytes) r.error_at_key("blob_max_bytes", "must be at most 64MiB");
   u.max_inflight = static_cast<std::size_t>(r.integer_or("max_inflight", 100, 1, 65535));
   u.backlog_rate = r.rate_or("backlog_rate", u.backlog_rate);
   u.keepalive = r.duration_or("keepalive", u.keepalive, std::chrono::seconds(1));

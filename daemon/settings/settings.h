@@ -35,8 +35,10 @@ struct UplinkSettings {
   std::string ca_file, cert_file, key_file;
   std::string username, password_file;
   bool verify_hostname = true;
+  int mqtt_version = 5;  // 5, or 4 (MQTT 3.1.1: cannot report refused publishes)
   std::size_t batch_max_readings = 500;
   std::uint64_t batch_max_bytes = 256 * 1024;
+  std::uint64_t blob_max_bytes = 4ull << 20;
   std::size_t max_inflight = 100;
   double backlog_rate = 2.0 * 1024 * 1024;  // bytes/s; 0 = unlimited
   std::chrono::milliseconds keepalive{30000};

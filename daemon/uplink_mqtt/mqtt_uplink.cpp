@@ -2,6 +2,7 @@
 
 #include <mqtt/async_client.h>
 
+#include "core/gateway_events.h"
 #include "core/log.h"
 #include "uplink_mqtt/tls_probe.h"
 
@@ -40,12 +41,28 @@ std::string describe_rc(int rc) {
     case MQTTASYNC_MAX_BUFFERED_MESSAGES: return "client buffer full";
     case MQTTASYNC_SSL_NOT_SUPPORTED: return "TLS not supported by the MQTT library";
     case MQTTASYNC_BAD_PROTOCOL: return "bad protocol";
-    case 1: return "the broker refused: unacceptable protocol version";
+    case 1: return "the broker refused: unacceptable protocol version (a broker without MQTT 5? set [uplink] mqtt_version = \"3.1.1\")";
     case 2: return "the broker refused: client id rejected";
     case 3: return "the broker refused: server unavailable";
     case 4: return "the broker refused: bad user name or password";
     case 5: return "the broker refused: not authorized";
     default: return "error " + std::to_string(rc);
+  }
+}
+
+// MQTT 5 CONNACK reason codes (>= 0x80) in words.
+std::string describe_connack(int reason) {
+  switch (reason) {
+    case 0x84: return "the broker refused: unsupported protocol version (set [uplink] mqtt_version = \"3.1.1\")";
+    case 0x85: return "the broker refused: client identifier not valid";
+    case 0x86: return "the broker refused: bad user name or password";
+    case 0x87: return "the broker refused: not authorized";
+    case 0x88: return "the broker refused: server unavailable";
+    case 0x89: return "the broker refused: server busy";
+    case 0x8A: return "the broker refused: banned";
+    case 0x95: return "the broker refused: packet too large";
+    case 0x9F: return "the broker refused: connection rate exceeded";
+    default: return "the broker refused the connection: reason code " + std::to_string(reason);
   }
 }
 
@@ -73,7 +90,8 @@ MqttUplink::MqttUplink(MqttUplinkOptions opts)
       if (events_.connected) events_.connected();
       return;
     }
-    std::string why = describe_rc(t.get_return_code());
+    const int reason = static_cast<int>(t.get_reason_code());
+    std::string why = reason >= 0x80 ? describe_connack(reason) : describe_rc(t.get_return_code());
     if (t.get_return_code() == MQTTASYNC_FAILURE && paho_uri_.rfind("ssl://", 0) == 0) {
       // Paho says only "TCP/TLS connect failure": find out which, with one probe of our own.
       if (auto explained = explain_tls_failure(probe_); !explained.empty()) why = explained;
@@ -82,10 +100,13 @@ MqttUplink::MqttUplink(MqttUplinkOptions opts)
   });
   publish_listener_ = std::make_unique<Listener>([this](const mqtt::token& t, bool ok) {
     const auto id = reinterpret_cast<std::uintptr_t>(t.get_user_context());
-    if (ok)
-      finish(id, PublishOutcome::Delivered, {});
+    const int reason = static_cast<int>(t.get_reason_code());
+    if (ok && reason < 0x80)  // below 0x80 is success, 0x10 "no matching subscribers" included
+      finish(id, PublishOutcome::Delivered, 0, {});
+    else if (reason >= 0x80)  // MQTT 5: the broker answered and refused this message
+      finish(id, PublishOutcome::Rejected, reason, mqtt_reason_text(reason));
     else
-      finish(id, PublishOutcome::RetryLater, describe_rc(t.get_return_code()));
+      finish(id, PublishOutcome::RetryLater, 0, describe_rc(t.get_return_code()));
   });
 }
 
@@ -104,10 +125,10 @@ void MqttUplink::fail_all_pending(const std::string& why) {
     pending.swap(pending_);
   }
   for (auto& [id, done] : pending)
-    if (done) done(PublishOutcome::RetryLater, why);
+    if (done) done(PublishOutcome::RetryLater, 0, why);
 }
 
-void MqttUplink::finish(std::uintptr_t id, PublishOutcome o, const std::string& detail) {
+void MqttUplink::finish(std::uintptr_t id, PublishOutcome o, int reason_code, const std::string& detail) {
   PublishDone done;
   {
     std::lock_guard lk(mu_);
@@ -116,7 +137,7 @@ void MqttUplink::finish(std::uintptr_t id, PublishOutcome o, const std::string& 
     done = std::move(it->second);
     pending_.erase(it);
   }
-  if (done) done(o, detail);
+  if (done) done(o, reason_code, detail);
 }
 
 void MqttUplink::connect() {
@@ -125,7 +146,8 @@ void MqttUplink::connect() {
   client_.reset();
   fail_all_pending("reconnecting");
   try {
-    mqtt::create_options copts(MQTTVERSION_3_1_1, opts_.max_buffered);
+    const int version = opts_.mqtt_version == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+    mqtt::create_options copts(version, opts_.max_buffered);
     client_ = std::make_unique<mqtt::async_client>(paho_uri_, opts_.client_id, copts, nullptr);
     client_->set_connection_lost_handler([this, attempt](const std::string& cause) {
       if (attempt != attempt_.load()) return;
@@ -134,8 +156,14 @@ void MqttUplink::connect() {
     });
 
     mqtt::connect_options co;
-    co.set_mqtt_version(MQTTVERSION_3_1_1);
-    co.set_clean_session(true);
+    co.set_mqtt_version(version);  // before clean start: it resets the flag
+    if (version == MQTTVERSION_5) {
+      co.set_clean_start(true);
+      // Explicitly 0 (docs/dependencies.md): no session outlives the connection; the outbox resends.
+      co.set_properties(mqtt::properties{{mqtt::property::SESSION_EXPIRY_INTERVAL, 0}});
+    } else {
+      co.set_clean_session(true);
+    }
     co.set_keep_alive_interval(opts_.keepalive_s);
     co.set_connect_timeout(opts_.connect_timeout_s);
     co.set_automatic_reconnect(false);
@@ -153,6 +181,9 @@ void MqttUplink::connect() {
       // Paho ignores sslVersion with OpenSSL >= 1.1; OpenSSL 3 (Debian 12) refuses TLS < 1.2 at its
       // default security level, so TLS 1.2+ holds. No error handler: it dangles in Paho C++ 1.2.0.
       ssl.set_ssl_version(MQTT_SSL_VERSION_TLS_1_2);
+      // Paho C 1.3.12 lowers OpenSSL to security level 1 (1024-bit RSA, SHA-1 signatures accepted);
+      // the cipher list is applied after that and restores Debian's level 2.
+      ssl.set_enabled_cipher_suites("DEFAULT:@SECLEVEL=2");
       co.set_ssl(std::move(ssl));
     }
     client_->connect(co, reinterpret_cast<void*>(static_cast<std::uintptr_t>(attempt)), *connect_listener_);
@@ -169,14 +200,19 @@ void MqttUplink::publish(Message message, PublishDone done) {
     pending_.emplace(id, std::move(done));
   }
   if (!client_) {
-    finish(id, PublishOutcome::RetryLater, "not connected");
+    finish(id, PublishOutcome::RetryLater, 0, "not connected");
     return;
   }
   try {
-    auto msg = mqtt::make_message(std::move(message.topic), std::move(message.payload), 1, message.retained);
+    mqtt::properties props;
+    if (opts_.mqtt_version == 5)
+      for (auto& [k, v] : message.user_properties)
+        props.add(mqtt::property(mqtt::property::USER_PROPERTY, k, v));
+    auto msg = std::make_shared<mqtt::message>(std::move(message.topic), std::move(message.payload), 1,
+                                               message.retained, props);
     client_->publish(msg, reinterpret_cast<void*>(id), *publish_listener_);
   } catch (const mqtt::exception& e) {
-    finish(id, PublishOutcome::RetryLater, e.what());
+    finish(id, PublishOutcome::RetryLater, 0, e.what());
   }
 }
 

@@ -1,8 +1,14 @@
 #pragma once
 // The MQTT Uplink (Paho MQTT C++ async client): mqtt:// or mqtts:// with mutual TLS.
 //
+// - MQTT 5 by default: only MQTT 5 lets a broker say that it refused a publish (PUBACK reason code
+//   >= 0x80, e.g. 0x87 not authorized by its ACL, 0x95 packet too large); an MQTT 3.1.1 broker
+//   answers a refused publish with an ordinary PUBACK and drops it (docs/dependencies.md). 3.1.1
+//   stays available for brokers without MQTT 5. Clean start, Session Expiry Interval 0 set
+//   explicitly: the outbox is the session, nothing is kept at the broker between connections.
 // - TLS 1.2 or newer, the CA file pinned, the server host name verified (Paho leaves that off
-//   unless asked: PITFALLS.md), client certificate and key for mutual TLS.
+//   unless asked: docs/dependencies.md), client certificate and key for mutual TLS, OpenSSL
+//   security level 2 (Paho sets level 1, which accepts 1024-bit RSA keys).
 // - No Paho persistence: the outbox is the only queue. A fresh client is made for every connect
 //   attempt, so no state survives a long outage inside Paho (PITFALLS.md: reconnect bugs).
 // - Last will: `{prefix}/status` retained, saying offline; disconnect() publishes the same before
@@ -36,8 +42,9 @@ struct MqttUplinkOptions {
   bool verify_hostname = true;
   int keepalive_s = 30;
   int connect_timeout_s = 10;
+  int mqtt_version = 5;          // 5, or 4 for MQTT 3.1.1
   int max_inflight = 100;        // MQTT in-flight window
-  int max_buffered = 1000;       // Paho's queue of unfinished publishes (must exceed the window)
+  int max_buffered = 102;        // Paho's queue of unfinished publishes: the window + heartbeat + offline
   std::string will_topic;        // {prefix}/status
   std::string will_payload;      // {"state":"offline",...}
 };
@@ -56,7 +63,7 @@ class MqttUplink final : public Uplink {
  private:
   class Listener;
   void fail_all_pending(const std::string& why);
-  void finish(std::uintptr_t id, PublishOutcome o, const std::string& detail);
+  void finish(std::uintptr_t id, PublishOutcome o, int reason_code, const std::string& detail);
 
   MqttUplinkOptions opts_;
   std::string paho_uri_;

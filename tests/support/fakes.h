@@ -41,7 +41,7 @@ class FakeUplink final : public Uplink {
   void publish(Message m, PublishDone done) override {
     if (auto_ack_status && m.topic.size() >= 7 && m.topic.compare(m.topic.size() - 7, 7, "/status") == 0) {
       ++heartbeats;
-      done(PublishOutcome::Delivered, "");
+      done(PublishOutcome::Delivered, 0, "");
       return;
     }
     std::lock_guard lk(mu);
@@ -54,7 +54,7 @@ class FakeUplink final : public Uplink {
   std::string describe() const override { return "fake://ioc"; }
 
   // Completes the oldest outstanding publish; false if none.
-  bool complete_one(PublishOutcome o) {
+  bool complete_one(PublishOutcome o, int reason_code = 0) {
     Sent s;
     {
       std::lock_guard lk(mu);
@@ -62,7 +62,8 @@ class FakeUplink final : public Uplink {
       s = std::move(sent.front());
       sent.pop_front();
     }
-    s.done(o, o == PublishOutcome::Delivered ? "" : "scripted failure");
+    // A refusal carries its reason code; the forwarder words it (as the MQTT uplink does).
+    s.done(o, reason_code, o == PublishOutcome::RetryLater ? "scripted failure" : "");
     return true;
   }
   std::size_t outstanding() {
@@ -103,6 +104,13 @@ class CapturingSink final : public Sink {
     }
     if (done) done({SinkStatus::Stored, {}, 0, 0});
   }
+  void blob(Blob b, std::function<void(const SinkResult&)> done) override {
+    {
+      std::lock_guard lk(mu);
+      blobs.push_back(std::move(b));
+    }
+    if (done) done({SinkStatus::Stored, {}, 0, 0});
+  }
   std::size_t count() {
     std::lock_guard lk(mu);
     return readings.size();
@@ -110,6 +118,7 @@ class CapturingSink final : public Sink {
   std::mutex mu;
   std::vector<Reading> readings;
   std::vector<Reading> events;
+  std::vector<Blob> blobs;
 };
 
 }  // namespace ioc_edge::test

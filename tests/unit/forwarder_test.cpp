@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <future>
+#include <map>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -257,4 +258,109 @@ TEST_CASE("acknowledgements that arrive while stopping still let their records g
   rig.fwd->stop(0ms);
   rig.outbox->flush();
   CHECK(rig.outbox->stats().pending == 0);  // not sent again after the restart
+}
+
+TEST_CASE("the window holds however many sources a read spans", "[forwarder][window]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 4;
+  o.batch_max_readings = 500;
+  Rig rig(o);
+  for (int i = 0; i < 200; ++i) rig.append(1, "src-" + std::to_string(i % 50));  // 50 sources, interleaved
+  rig.fwd->start();
+  std::size_t max_seen = 0;
+  for (int i = 0; i < 500 && rig.outbox->stats().pending > 0; ++i) {
+    test::wait_until([&] { return rig.data_outstanding() > 0 || rig.outbox->stats().pending == 0; }, 2s);
+    max_seen = std::max(max_seen, rig.data_outstanding());
+    rig.uplink.complete_one(PublishOutcome::Delivered);
+    rig.outbox->flush();
+  }
+  CHECK(max_seen == 4);
+  CHECK(rig.outbox->stats().pending == 0);
+  CHECK(rig.fwd->stats().readings_sent == 200);
+}
+
+TEST_CASE("a refused message is held, named in a rejected event, and not resent until requeued",
+          "[forwarder][rejected]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 1;
+  Rig rig(o);
+  rig.append(5, "tram-bom-1");
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  CHECK(rig.uplink.outstanding_messages().front().topic == "ioc/p/s/data/tram-bom-1");
+  const int connects = rig.uplink.connect_calls;
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Rejected, 0x87));
+  // The rejected event goes out next; the refused readings stay in the outbox, set aside.
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  const auto ev = rig.uplink.outstanding_messages().front();
+  CHECK(ev.topic == "ioc/p/s/event/_gateway");
+  const auto v = nlohmann::json::parse(ev.payload)["readings"][0]["value"];
+  CHECK(v["event"] == "rejected");
+  CHECK(v["reason_code"] == 0x87);
+  CHECK(v["topic"] == "ioc/p/s/data/tram-bom-1");
+  CHECK(v["ranges"] == nlohmann::json::parse("[[1,5]]"));
+  CHECK(v["sources"]["tram-bom-1"] == 5);
+  rig.uplink.complete_one(PublishOutcome::Delivered);
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 5; }, 5s));
+  CHECK(rig.outbox->stats().held == 5);
+  CHECK(rig.uplink.connect_calls == connects);  // no reconnect
+  CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 0; }, 300ms));  // no resend
+  CHECK(rig.fwd->stats().rejected_readings == 5);
+  CHECK_THAT(rig.fwd->stats().last_rejection, Catch::Contains("not authorized (0x87)"));
+
+  // Fixed at the broker; requeue through the daemon: sent again and, acknowledged, removed.
+  rig.fwd->rewind(rig.outbox->requeue());
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  CHECK(Rig::seqs(rig.uplink.outstanding_messages().front()) == std::set<std::int64_t>{1, 2, 3, 4, 5});
+  rig.uplink.complete_one(PublishOutcome::Delivered);
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
+}
+
+TEST_CASE("a refused gateway event is held without breeding another event", "[forwarder][rejected]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 1;
+  Rig rig(o);
+  rig.append(2, "gen");
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Rejected, 0x87));  // the data: one rejected event
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Rejected, 0x87));  // the event itself: held, quietly
+  rig.outbox->flush();
+  CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 0; }, 300ms));
+  CHECK(rig.outbox->stats().held == 3);
+  CHECK(rig.outbox->stats().pending == 3);
+}
+
+TEST_CASE("a blob is published alone on the blob topic, bytes untouched, metadata in user properties",
+          "[forwarder][blob]") {
+  Rig rig;
+  std::string bytes(300 * 1024, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>(i % 251);
+  rig.append(2, "cam");
+  {
+    std::vector<NewRecord> recs(1);
+    recs[0].kind = Kind::Blob;
+    recs[0].source = "cam";
+    recs[0].body = bytes;
+    recs[0].meta = blob_meta_json("snapshot", 1795903799500, "image/jpeg");
+    std::promise<void> p;
+    rig.outbox->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
+    p.get_future().wait();
+  }
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 2; }, 5s));
+  const auto msgs = rig.uplink.outstanding_messages();
+  CHECK(msgs[0].topic == "ioc/p/s/data/cam");
+  CHECK(msgs[1].topic == "ioc/p/s/blob/cam");
+  CHECK(msgs[1].payload == bytes);
+  std::map<std::string, std::string> props(msgs[1].user_properties.begin(), msgs[1].user_properties.end());
+  CHECK(props["seq"] == "3");
+  CHECK(props["store"] == "00000000-0000-4000-8000-000000000000");
+  CHECK(props["point"] == "snapshot");
+  CHECK(props["content_type"] == "image/jpeg");
+  CHECK(props["ts"] == "2026-11-28T22:09:59.500Z");
+  while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
+  }
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <sqlite3.h>
 
+#include "core/gateway_events.h"
 #include "core/outbox.h"
 #include "support/fakes.h"
 #include "support/support.h"
@@ -401,7 +402,7 @@ TEST_CASE("a version-1 store (one reading per row) is upgraded in place and keep
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 2);
+  CHECK(sqlite3_column_int(st, 0) == 3);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
@@ -463,4 +464,213 @@ TEST_CASE("a record whose lines do not match its count is refused, not stored", 
   ob->flush();
   CHECK(ob->stats().pending == 0);
   CHECK(ob->stats().last_seq == 0);  // no seqs were given away
+}
+
+namespace {
+
+std::string query_text(const std::string& path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::string out;
+  REQUIRE(sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) == SQLITE_OK);
+  sqlite3_stmt* st = nullptr;
+  if (sqlite3_prepare_v2(db, sql.c_str(), -1, &st, nullptr) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+      sqlite3_column_text(st, 0))
+    out = reinterpret_cast<const char*>(sqlite3_column_text(st, 0));
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return out;
+}
+
+Envelope blob_envelope(std::string bytes, const std::string& source = "cam") {
+  Envelope e;
+  e.kind = Kind::Blob;
+  e.source = source;
+  e.body = std::move(bytes);
+  e.count = 1;
+  e.meta = blob_meta_json("snapshot", 1795903799500, "image/jpeg");
+  return e;
+}
+
+}  // namespace
+
+TEST_CASE("a schema-2 store is upgraded in place to 3: every pending record and seq kept, rows not rewritten",
+          "[outbox][schema]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  {  // The schema and rows exactly as ioc-edge 0.2.0 wrote them: records of several readings.
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    std::string script =
+        "PRAGMA journal_mode=WAL;"
+        "CREATE TABLE records(seq INTEGER PRIMARY KEY AUTOINCREMENT, prio INTEGER NOT NULL, kind INTEGER NOT NULL,"
+        " at INTEGER NOT NULL, source TEXT NOT NULL, body TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 1);"
+        "CREATE INDEX records_prio_seq ON records(prio, seq);"
+        "CREATE TABLE meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID;"
+        "INSERT INTO meta VALUES('count.0',0),('count.1',4),('count.2',1),('count.3',0),"
+        " ('store','11111111-2222-4333-8444-555555555555');"
+        "INSERT INTO records(seq, n, prio, kind, at, source, body) VALUES"
+        " (3, 3, 1, 0, AT, 'meter', '{\"point\":\"a\"}\n{\"point\":\"b\"}\n{\"point\":\"c\"}'),"
+        " (4, 1, 2, 1, AT, 'meter', '{\"point\":\"source_down\"}'),"
+        " (9, 1, 1, 0, AT, 'meter', '{\"point\":\"d\"}');"
+        "PRAGMA user_version=2;";
+    for (auto at = script.find("AT,"); at != std::string::npos; at = script.find("AT,"))
+      script.replace(at, 2, std::to_string(clock.now_ms()));
+    REQUIRE(sqlite3_exec(db, script.c_str(), nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto ob = open({path}, clock);
+  CHECK(ob->stats().pending == 5);
+  CHECK(ob->stats().last_seq == 9);
+  auto normal = read_all(*ob, Priority::Normal);
+  REQUIRE(normal.size() == 2);
+  CHECK(normal[0].first_seq == 1);
+  CHECK(normal[0].last_seq == 3);
+  CHECK(normal[0].body == "{\"point\":\"a\"}\n{\"point\":\"b\"}\n{\"point\":\"c\"}");
+  CHECK(normal[1].first_seq == 9);
+  auto high = read_all(*ob, Priority::High);
+  REQUIRE(high.size() == 1);
+  CHECK(high[0].kind == Kind::Event);
+  // New records get the next seqs and BLOB bodies; the old rows were not rewritten (still TEXT).
+  std::vector<NewRecord> more;
+  more.push_back(blob_envelope(std::string("\xff\xd8\x00jpeg", 7)));
+  const auto r = append_sync(*ob, std::move(more));
+  CHECK(r.first_seq == 10);
+  ob->stop();
+  CHECK(query_text(path, "PRAGMA user_version") == "3");
+  CHECK(query_text(path, "SELECT typeof(body) FROM records WHERE seq=3") == "text");
+  CHECK(query_text(path, "SELECT typeof(body) FROM records WHERE seq=10") == "blob");
+  CHECK(query_text(path, "PRAGMA integrity_check") == "ok");
+}
+
+TEST_CASE("a store of a newer schema is refused and left untouched", "[outbox][schema]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE future(x); PRAGMA user_version=4;", nullptr,
+                         nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  std::string err;
+  auto ob = Outbox::open({path}, clock, err);
+  CHECK_FALSE(ob);
+  CHECK_THAT(err, Catch::Contains("newer ioc-edge (schema 4, this build knows 3)"));
+  CHECK(query_text(path, "PRAGMA user_version") == "4");
+  CHECK(query_text(path, "SELECT count(*) FROM sqlite_master WHERE name='records'") == "0");
+}
+
+TEST_CASE("a blob is stored and read back byte for byte, alone", "[outbox][blob]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  std::string bytes(1 << 20, '\0');
+  for (std::size_t i = 0; i < bytes.size(); ++i) bytes[i] = static_cast<char>((i * 131 + 7) & 0xFF);
+  std::vector<NewRecord> recs = records(2);
+  recs.push_back(blob_envelope(bytes));
+  auto more = records(2);
+  recs.insert(recs.end(), more.begin(), more.end());
+  REQUIRE(append_sync(*ob, std::move(recs)).status == AppendStatus::Committed);
+  // Two data records, then the blob ends the read; the rest comes with the next.
+  auto first = ob->read(Priority::Normal, 0, 1000, 1000, 2 << 20);
+  REQUIRE(first.size() == 3);
+  CHECK(first[2].kind == Kind::Blob);
+  CHECK(first[2].body == bytes);
+  CHECK(first[2].meta == blob_meta_json("snapshot", 1795903799500, "image/jpeg"));
+  // A blob is one seq; a blob that claims more is refused.
+  auto bad = blob_envelope("x");
+  bad.count = 2;
+  std::vector<NewRecord> one{bad};
+  CHECK(append_sync(*ob, std::move(one)).status == AppendStatus::Refused);
+}
+
+TEST_CASE("a read makes at most max_messages messages, however many sources it spans", "[outbox][window]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  std::vector<NewRecord> recs;
+  for (int i = 0; i < 40; ++i) {
+    auto one = records(1, Priority::Normal, "src-" + std::to_string(i % 8));
+    recs.push_back(one.front());
+  }
+  append_sync(*ob, std::move(recs));
+  ReadLimits lim{1000, 1 << 20, 3};
+  auto got = ob->read(Priority::Normal, 0, 1000, lim);
+  std::set<std::string> sources;
+  for (const auto& r : got) sources.insert(r.source);
+  CHECK(sources.size() == 3);
+  CHECK(got.size() == 3);  // src-0, src-1, src-2 and then src-3 would be a fourth message
+  lim.max_messages = 8;
+  got = ob->read(Priority::Normal, 0, 1000, lim);
+  CHECK(got.size() == 40);
+}
+
+TEST_CASE("held records are not read, still counted, named by an event, and pending again on requeue or restart",
+          "[outbox][held]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  {
+    auto ob = open({path}, clock);
+    append_sync(*ob, records(10));  // seqs 1..10
+    Refusal refusal{"ioc/bac-kan/x/data/s", 0x87, "not authorized", {{3, 6, Priority::Normal}}, 4, "s"};
+    ob->hold({{3, 6, Priority::Normal}}, refusal.topic, "not authorized", rejected_event(refusal, clock.now_ms()));
+    ob->flush();
+    const auto st = ob->stats();
+    CHECK(st.held == 4);
+    CHECK(st.pending == 11);  // ten readings and the rejected event
+    auto left = read_all(*ob, Priority::Normal);
+    CHECK(left.size() == 6);
+    for (const auto& r : left) CHECK((r.last_seq < 3 || r.last_seq > 6));
+    const auto held = ob->held();
+    REQUIRE(held.size() == 1);
+    CHECK(held[0].first_seq == 3);
+    CHECK(held[0].last_seq == 6);
+    CHECK(held[0].readings == 4);
+    CHECK(held[0].reason == "not authorized");
+    auto ev = read_all(*ob, Priority::System);
+    REQUIRE(ev.size() == 1);
+    CHECK(ev[0].last_seq == 11);
+    const auto v = nlohmann::json::parse(ev[0].body)["value"];
+    CHECK(v["event"] == "rejected");
+    CHECK(v["reason_code"] == 0x87);
+    CHECK(v["topic"] == "ioc/bac-kan/x/data/s");
+    CHECK(v["ranges"] == nlohmann::json::parse("[[3,6]]"));
+    CHECK(v["count"] == 4);
+
+    const auto rq = ob->requeue();
+    CHECK(rq.readings == 4);
+    CHECK(rq.lowest_seq[static_cast<int>(Priority::Normal)] == 3);
+    CHECK(ob->stats().held == 0);
+    CHECK(ob->held().empty());
+    CHECK(read_all(*ob, Priority::Normal).size() == 10);
+
+    ob->hold({{8, 9, Priority::Normal}}, "t", "packet too large", std::nullopt);  // no event this time
+    ob->flush();
+    CHECK(ob->stats().held == 2);
+    CHECK(ob->stats().pending == 11);
+  }
+  auto ob = open({path}, clock);  // a restart makes them pending again
+  CHECK(ob->stats().held == 0);
+  CHECK(ob->held().empty());
+  CHECK(read_all(*ob, Priority::Normal).size() == 10);
+}
+
+TEST_CASE("evicting held records keeps the held count exact", "[outbox][held]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.max_age_ms = 60'000;
+  auto ob = open(o, clock);
+  append_sync(*ob, records(5));
+  ob->hold({{1, 5, Priority::Normal}}, "t", "not authorized", std::nullopt);
+  ob->flush();
+  REQUIRE(ob->stats().held == 5);
+  clock.advance(std::chrono::minutes(2));
+  append_sync(*ob, records(1));  // a write, and the age check is due
+  REQUIRE(test::wait_until([&] { ob->flush(); return ob->stats().evicted == 5; }, 10s));
+  CHECK(ob->stats().held == 0);
+  CHECK(ob->held().empty());
 }

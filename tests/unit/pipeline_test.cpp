@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/envelope.h"
 #include "core/pipeline.h"
 #include "support/fakes.h"
 #include "support/support.h"
@@ -78,26 +79,49 @@ TEST_CASE("a batch becomes records of at most batch_max_readings, with consecuti
   CHECK(rig.counters.produced == 1200);
 }
 
-TEST_CASE("a record stays within batch_max_bytes unless one reading alone is larger", "[pipeline]") {
+TEST_CASE("a record stays within one message; a reading too large for any message refuses its batch",
+          "[pipeline]") {
   Rig rig({500, 1000});
-  auto batch = readings(40);                    // ~100 bytes each
-  batch[17].value = std::string(1500, 'x');     // a reading larger than the limit on its own
+  auto batch = readings(40);  // ~100 bytes each
   const auto res = rig.push(std::move(batch));
   REQUIRE(res.status == SinkStatus::Stored);
   CHECK(res.last_seq - res.first_seq + 1 == 40);
   std::size_t total = 0;
-  bool big_alone = false;
   for (const auto& r : rig.stored()) {
     CHECK(lines(r.body) == r.count());
+    CHECK(record_message_bytes(Kind::Data, r.body.size(), r.count()) <= 1000);
     total += r.count();
-    if (r.body.find(std::string(1500, 'x')) != std::string::npos) {
-      big_alone = r.count() == 1;
-    } else {
-      CHECK(r.body.size() <= 1000);
-    }
   }
   CHECK(total == 40);
-  CHECK(big_alone);
+
+  auto big = readings(5);
+  big[3].value = std::string(1500, 'x');  // larger than a message may hold on its own
+  const auto refused = rig.push(std::move(big));
+  CHECK(refused.status == SinkStatus::Invalid);
+  CHECK_THAT(refused.error, Catch::Contains("reading of point \"pppppppp3\" takes"));
+  CHECK_THAT(refused.error, Catch::Contains("batch_max_bytes"));
+  rig.outbox->flush();
+  CHECK(rig.outbox->stats().pending == 40);  // nothing of that batch was stored
+  CHECK(rig.counters.errors == 1);
+}
+
+TEST_CASE("a blob is stored whole up to blob_max_bytes and refused above it", "[pipeline][blob]") {
+  Rig rig({500, 1000, 4096});
+  std::promise<SinkResult> p1, p2;
+  Blob ok{"snapshot", 1795903799500, "image/jpeg", std::string(4096, '\xff')};
+  rig.pipeline->blob(ok, [&](const SinkResult& r) { p1.set_value(r); });
+  const auto stored = p1.get_future().get();
+  REQUIRE(stored.status == SinkStatus::Stored);
+  CHECK(stored.first_seq == stored.last_seq);
+  const auto recs = rig.stored();
+  REQUIRE(recs.size() == 1);
+  CHECK(recs[0].kind == Kind::Blob);
+  CHECK(recs[0].body == std::string(4096, '\xff'));
+  Blob big{"snapshot", 1795903799500, "image/jpeg", std::string(4097, 'x')};
+  rig.pipeline->blob(big, [&](const SinkResult& r) { p2.set_value(r); });
+  const auto refused = p2.get_future().get();
+  CHECK(refused.status == SinkStatus::Invalid);
+  CHECK_THAT(refused.error, Catch::Contains("larger than [uplink] blob_max_bytes"));
 }
 
 TEST_CASE("an invalid reading refuses its batch with the reason; nothing of it is stored", "[pipeline]") {

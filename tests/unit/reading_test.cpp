@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "core/batch.h"
+#include "core/envelope.h"
 #include "core/reading.h"
 
 using namespace ioc_edge;

@@ -1,0 +1,42 @@
+#pragma once
+// The gateway's own events (DESIGN.md section 3): what it tells the IOC about data it dropped
+// (`gap`) or that the IOC broker refused (`rejected`). They travel as readings of source
+// "_gateway" on {prefix}/event/_gateway, priority System. docs/schema/README.md documents them;
+// this file is the only place that builds them. Pure functions.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/envelope.h"
+
+namespace ioc_edge {
+
+inline constexpr std::string_view kGatewaySource = "_gateway";
+
+// An eviction's gap events: the exact seq runs dropped, split over several events when there are
+// more than 1,000 runs; the first one also counts the dropped readings per source.
+struct SeqRun {
+  std::int64_t first = 0;
+  std::int64_t last = 0;
+};
+std::vector<Envelope> gap_events(std::string_view reason, Priority dropped_prio, const std::vector<SeqRun>& runs,
+                                 const std::map<std::string, std::int64_t>& per_source, std::int64_t ts_ms);
+
+// The IOC broker refused a message (MQTT 5 PUBACK reason code >= 0x80): which seqs, on which topic,
+// and why. The records stay in the outbox, set aside until `ioc-edge outbox requeue` or a restart.
+struct Refusal {
+  std::string topic;
+  int reason_code = 0;          // 0x87 not authorized, 0x95 packet too large, ...
+  std::string reason;           // the reason code in words
+  std::vector<SeqRange> ranges;
+  std::size_t readings = 0;
+  std::string source;           // the records' source
+};
+Envelope rejected_event(const Refusal& r, std::int64_t ts_ms);
+
+// MQTT 5 reason codes in words, as the log, the status API and the rejected event say them.
+std::string mqtt_reason_text(int reason_code);
+
+}  // namespace ioc_edge
