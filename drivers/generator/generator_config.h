@@ -17,7 +17,13 @@ struct Config final : DriverConfig {
   std::string point_prefix = "p";
   std::string unit;                      // unit on every reading; empty = none
   std::chrono::milliseconds tick{10};    // how often a slice of readings is produced
+  std::uint64_t blob_size = 0;           // bytes of a synthetic snapshot (point "snapshot"); 0 = none
+  std::chrono::milliseconds blob_every{10000};
 };
+
+// The synthetic snapshot's bytes: every byte value, in an order a test can check (byte i is
+// (i * 131 + 7) mod 256), so a blob that arrives changed in any byte is caught.
+std::string blob_bytes(std::uint64_t size);
 
 std::unique_ptr<DriverConfig> parse_config(TableReader& section);
 

@@ -19,7 +19,7 @@ double value_at(int index, std::int64_t ts_ms) {
 }
 
 GeneratorSource::GeneratorSource(SourceContext context, Config config)
-    : ctx_(std::move(context)), cfg_(std::move(config)), timer_(ctx_.io) {
+    : ctx_(std::move(context)), cfg_(std::move(config)), timer_(ctx_.io), blob_timer_(ctx_.io) {
   names_.reserve(static_cast<std::size_t>(cfg_.points));
   for (int i = 0; i < cfg_.points; ++i) names_.push_back(cfg_.point_prefix + std::to_string(i));
 }
@@ -29,12 +29,26 @@ void GeneratorSource::start() {
   started_ = ctx_.clock.steady();
   ctx_.log->info("generating {} readings/s over {} points", cfg_.rate, cfg_.points);
   arm();
+  if (cfg_.blob_size > 0) arm_blob();
+}
+
+void GeneratorSource::arm_blob() {
+  blob_timer_.expires_after(cfg_.blob_every);
+  blob_timer_.async_wait([this, alive = alive_](const boost::system::error_code& ec) {
+    if (ec || !*alive || !running_) return;
+    Blob b{"snapshot", ctx_.clock.now_ms(), "application/octet-stream", blob_bytes(cfg_.blob_size)};
+    ctx_.sink.blob(std::move(b), [log = ctx_.log](const SinkResult& res) {
+      if (res.status != SinkStatus::Stored) log->warn("snapshot not stored: {}", res.error);
+    });
+    arm_blob();
+  });
 }
 
 void GeneratorSource::stop() {
   running_ = false;
   *alive_ = false;
   timer_.cancel();
+  blob_timer_.cancel();
 }
 
 void GeneratorSource::arm() {

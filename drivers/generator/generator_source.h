@@ -26,10 +26,12 @@ class GeneratorSource final : public Source {
  private:
   void arm();
   void tick();
+  void arm_blob();
 
   SourceContext ctx_;
   Config cfg_;
   boost::asio::steady_timer timer_;
+  boost::asio::steady_timer blob_timer_;
   std::chrono::steady_clock::time_point started_;
   std::uint64_t emitted_ = 0;
   std::uint64_t next_point_ = 0;

@@ -113,7 +113,8 @@ void Mosquitto::write_config() {
     << "cafile " << certs_.ca << "\n"
     << "certfile " << opts_.server_cert << "\n"
     << "keyfile " << opts_.server_key << "\n"
-    << "tls_version tlsv1.2\n";
+    << "tls_version tlsv1.2\n"
+    << opts_.extra_config << "\n";
   if (opts_.require_client_cert) {
     c << "require_certificate true\n"
       << "use_identity_as_username true\n";
@@ -165,6 +166,22 @@ void Mosquitto::kill() {
     process_->signal(SIGKILL);
     process_->wait_exit(kStopGrace);
   }
+}
+
+void Mosquitto::reload() {
+  write_config();
+  if (!process_ || !process_->running()) return;
+  const auto count = [&] {
+    const auto text = log();
+    std::size_t n = 0;
+    for (auto at = text.find("Reloading config."); at != std::string::npos; at = text.find("Reloading config.", at + 1)) ++n;
+    return n;
+  };
+  const auto before = count();
+  process_->signal(SIGHUP);
+  // The broker reloads on its own loop; only after it logged so does the new ACL apply.
+  if (!wait_until([&] { return count() > before; }, kStartTimeout))
+    throw std::runtime_error("mosquitto did not reload its configuration within 10 s:\n" + log());
 }
 
 bool Mosquitto::running() { return process_ && process_->running(); }

@@ -152,6 +152,7 @@ Certs make_certs(const std::string& dir);
 struct MosquittoOptions {
   std::string server_cert, server_key;  // default: certs.server_cert / certs.server_key
   bool require_client_cert = true;
+  std::string extra_config;  // lines appended to mosquitto.conf (acl_file, message_size_limit, ...)
 };
 
 class Mosquitto {
@@ -170,6 +171,11 @@ class Mosquitto {
   void stop();
   // SIGKILL and reap: a broker crash.
   void kill();
+  // SIGHUP: the broker reloads its configuration and ACL file, keeping its clients connected;
+  // returns once it logged the reload (throws after 10 s).
+  void reload();
+  // Replaces Options::extra_config from the next start() or reload().
+  void set_extra_config(std::string lines) { opts_.extra_config = std::move(lines); }
   // Starts it again on the same port; throws as the constructor does. No-op if running.
   void start();
   bool running();
