@@ -13,6 +13,7 @@ namespace {
 constexpr auto kLinkModelWindow = std::chrono::seconds(10);
 constexpr std::size_t kInitialBacklogBudget = 64 * 1024;  // before the first acknowledgement is measured
 constexpr std::size_t kMinBacklogMessage = 16 * 1024;
+constexpr auto kRateInterval = std::chrono::milliseconds(500);
 
 }  // namespace
 
@@ -196,7 +197,9 @@ void Forwarder::handle(Event& e) {
       backlog_done_ = false;
       heartbeat_inflight_ = false;
       backlog_inflight_bytes_ = 0;
-      delivered_time_ = clock_.steady();
+      interval_start_ = clock_.steady();
+      interval_bytes_ = 0;
+      rate_samples_.clear();  // a new connection may take another path
       tokens_ = static_cast<double>(opts_.batch_max_bytes);  // the backlog may start with one batch at once
       tokens_at_ = clock_.steady();
       next_heartbeat_ = clock_.steady();
@@ -245,16 +248,27 @@ void Forwarder::handle(Event& e) {
 void Forwarder::on_delivered(Inflight& done) {
   const auto now = clock_.steady();
   outbox_.remove(std::move(done.ranges));
-  // A delivery-rate sample: bytes acknowledged since this message was sent, over the time since
-  // then (BBR's estimator); and a round-trip sample.
-  delivered_ += done.bytes;
-  delivered_time_ = now;
-  const double interval = std::chrono::duration<double>(now - done.delivered_time_at_send).count();
-  if (interval > 0.001)
-    rate_samples_.emplace_back(now, static_cast<double>(delivered_ - done.delivered_at_send) / interval);
-  rtt_samples_.emplace_back(now, now - done.sent_at);
-  while (!rate_samples_.empty() && now - rate_samples_.front().first > kLinkModelWindow) rate_samples_.pop_front();
-  while (!rtt_samples_.empty() && now - rtt_samples_.front().first > kLinkModelWindow) rtt_samples_.pop_front();
+  // The delivery rate: bytes acknowledged over at least kRateInterval of a busy link (idle time does
+  // not count: sending onto an idle link restarts the interval). Per acknowledgement samples would
+  // read a burst (a token bucket's allowance, PUBACKs arriving together) as a fast link.
+  interval_bytes_ += done.bytes;
+  if (now - interval_start_ >= kRateInterval) {
+    rate_samples_.push_back({now, interval_bytes_, now - interval_start_});
+    interval_start_ = now;
+    interval_bytes_ = 0;
+  }
+  while (!rate_samples_.empty() && now - rate_samples_.front().at > kLinkModelWindow) rate_samples_.pop_front();
+  // The round trip of the path itself, measured only on messages that had the link to themselves:
+  // while the backlog keeps the link busy every round trip includes the queue, and a budget built
+  // on that would grow by itself.
+  if (done.sent_alone) {
+    const double rate = delivery_rate();
+    auto rtt = now - done.sent_at;
+    if (rate > 0)  // less the message's own time on the wire
+      rtt -= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
+          std::chrono::duration<double>(static_cast<double>(done.bytes) / rate));
+    path_rtt_ = std::max(rtt, std::chrono::steady_clock::duration::zero());
+  }
   std::lock_guard lk(stats_mu_);
   ++stats_.messages_sent;
   stats_.readings_sent += done.readings;
@@ -286,13 +300,21 @@ void Forwarder::on_rejected(Inflight& done, int reason_code, const std::string& 
   outbox_.hold(std::move(done.ranges), done.topic, reason, std::move(event));
 }
 
+double Forwarder::delivery_rate() const {
+  std::uint64_t bytes = 0;
+  std::chrono::steady_clock::duration busy{};
+  for (const auto& s : rate_samples_) {
+    bytes += s.bytes;
+    busy += s.busy;
+  }
+  const double seconds = std::chrono::duration<double>(busy).count();
+  return seconds > 0 ? static_cast<double>(bytes) / seconds : 0;
+}
+
 std::size_t Forwarder::backlog_budget() const {
-  if (rate_samples_.empty() || rtt_samples_.empty()) return kInitialBacklogBudget;
-  double rate = 0;
-  for (const auto& [t, r] : rate_samples_) rate = std::max(rate, r);
-  auto rtt = rtt_samples_.front().second;
-  for (const auto& [t, d] : rtt_samples_) rtt = std::min(rtt, d);
-  const double seconds = std::chrono::duration<double>(rtt + kBacklogQueueTarget).count();
+  if (rate_samples_.empty()) return kInitialBacklogBudget;
+  const double rate = delivery_rate();
+  const double seconds = std::chrono::duration<double>(path_rtt_ + kBacklogQueueTarget).count();
   return std::max<std::size_t>(kMinBacklogMessage, static_cast<std::size_t>(rate * seconds));
 }
 
@@ -328,8 +350,14 @@ void Forwarder::fill_window() {
     if (send_class(false)) continue;
     break;
   }
-  double rate = 0;
-  for (const auto& [t, r] : rate_samples_) rate = std::max(rate, r);
+  const double rate = delivery_rate();
+  if (log_->should_log(spdlog::level::debug) && clock_.steady() >= next_debug_) {
+    next_debug_ = clock_.steady() + std::chrono::seconds(1);
+    log_->debug("link: {} messages in flight, backlog {} bytes of {} allowed; delivery rate {:.0f} B/s, path round "
+                "trip {} ms",
+                inflight_.size(), backlog_inflight_bytes_, backlog_budget(), rate,
+                std::chrono::duration_cast<std::chrono::milliseconds>(path_rtt_).count());
+  }
   std::lock_guard lk(stats_mu_);
   stats_.inflight = inflight_.size();
   stats_.delivery_rate = rate;
@@ -367,7 +395,7 @@ bool Forwarder::send_class(bool live) {
     if (cursor_[cls][p] + 1 >= before) continue;
     bool ok = true;
     ReadLimits limits{opts_.batch_max_readings, message_max_bytes_, opts_.max_inflight - inflight_.size()};
-    if (!live) limits.max_bytes = std::min(limits.max_bytes, std::max(kMinBacklogMessage, backlog_budget() / 2));
+    if (!live) limits.max_bytes = std::min(limits.max_bytes, std::max(kMinBacklogMessage, backlog_budget() / 4));
     auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, limits, &ok);
     if (!ok) {  // the outbox logged why; an empty answer must not end the backlog or hide live data
       read_failed = true;
@@ -407,7 +435,10 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records, bool live) 
   std::size_t total = 0;
   const auto now_ms = clock_.now_ms();
   const auto now = clock_.steady();
-  if (inflight_.empty()) delivered_time_ = now;  // an idle link is not slow: start the sample here
+  if (inflight_.empty()) {  // an idle link is not a slow one: measure from here
+    interval_start_ = now;
+    interval_bytes_ = 0;
+  }
   for (const auto& g : groups) {
     Message m = build_message(opts_.topic_prefix, opts_.header, now_ms, g);
     const std::uint64_t id = next_id_++;
@@ -420,8 +451,7 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records, bool live) 
     f.source = g.front()->source;
     f.kind = g.front()->kind;
     f.sent_at = now;
-    f.delivered_at_send = delivered_;
-    f.delivered_time_at_send = delivered_time_;
+    f.sent_alone = inflight_.size() == 1 && !heartbeat_inflight_;
     if (!live) backlog_inflight_bytes_ += f.bytes;
     total += f.bytes;
     uplink_.publish(std::move(m), [this, gen = generation_, id](PublishOutcome o, int code, const std::string& detail) {

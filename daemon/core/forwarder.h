@@ -24,11 +24,15 @@
 //  4. Live first: records committed after the link came up (seq >= live_from) are sent as soon as
 //     there is window; older ones (the backlog) drain behind them, capped at `backlog_rate`
 //     bytes per second, and their bytes in flight are bounded by time on the link: the delivery
-//     rate measured from acknowledgements (the highest sample of the last 10 s, as BBR does)
-//     times (the lowest round trip of the last 10 s + kBacklogQueueTarget). A live message
-//     therefore waits behind at most about kBacklogQueueTarget of backlog, while the backlog
-//     still fills the link. Backlog messages are cut to half of that budget. Within each class:
-//     higher priority first, then oldest first.
+//     rate measured from acknowledgements (bytes acknowledged over the time the link was busy
+//     in the last 10 s, measured in intervals of at least 500 ms so that bursts of
+//     acknowledgements do not read as a fast link)
+//     times (the path's round trip + kBacklogQueueTarget). The round trip is measured only on
+//     messages that had the link to themselves (while the backlog keeps the link busy every
+//     round trip includes the queue, and a budget built on it would feed on itself). A live
+//     message therefore waits behind at most about kBacklogQueueTarget of backlog, while the
+//     backlog still fills the link. Backlog messages are cut to a quarter of that budget, so
+//     acknowledgements keep coming. Within each class: higher priority first, then oldest first.
 //  5. Retry timing lives here: full-jitter exponential backoff between connect attempts.
 #include <atomic>
 #include <chrono>
@@ -68,7 +72,7 @@ struct ForwarderOptions {
 };
 
 // How much backlog may queue on the link ahead of a live reading (invariant 4).
-inline constexpr std::chrono::milliseconds kBacklogQueueTarget{500};
+inline constexpr std::chrono::milliseconds kBacklogQueueTarget{300};
 
 enum class LinkState { Down, Connecting, Up };
 std::string_view to_string(LinkState s);
@@ -117,10 +121,8 @@ class Forwarder {
     std::string topic;
     std::string source;
     Kind kind = Kind::Data;
-    // For the delivery-rate sample taken when it is acknowledged (invariant 4).
     std::chrono::steady_clock::time_point sent_at{};
-    std::uint64_t delivered_at_send = 0;
-    std::chrono::steady_clock::time_point delivered_time_at_send{};
+    bool sent_alone = false;  // nothing else was in flight: its round trip is the path's
   };
   struct Event {
     enum Type { Connected, Down, Published, Wake, Rewind } type;
@@ -142,6 +144,7 @@ class Forwarder {
   void on_delivered(Inflight& done);
   void on_rejected(Inflight& done, int reason_code, const std::string& detail);
   std::size_t backlog_budget() const;
+  double delivery_rate() const;  // bytes/s, 0 until measured
   void send_heartbeat();
   void set_state(LinkState s);
 
@@ -178,12 +181,19 @@ class Forwarder {
   bool was_up_before_ = false;    // "restored" in the log only after a real outage, not a slow first connect
   bool heartbeat_inflight_ = false;
   std::size_t message_max_bytes_ = 0;  // batch_max_bytes less the batch header
-  // Link model (invariant 4): bytes acknowledged so far and when the last was; windowed samples.
-  std::uint64_t delivered_ = 0;
-  std::chrono::steady_clock::time_point delivered_time_{};
-  std::deque<std::pair<std::chrono::steady_clock::time_point, double>> rate_samples_;
-  std::deque<std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::duration>> rtt_samples_;
+  // Link model (invariant 4): bytes acknowledged in the current measuring interval of a busy link,
+  // the rates of the intervals of the last 10 s, and the path's round trip.
+  std::chrono::steady_clock::time_point interval_start_{};
+  std::uint64_t interval_bytes_ = 0;
+  struct RateSample {
+    std::chrono::steady_clock::time_point at;
+    std::uint64_t bytes;
+    std::chrono::steady_clock::duration busy;
+  };
+  std::deque<RateSample> rate_samples_;
+  std::chrono::steady_clock::duration path_rtt_{};  // the last round trip of a message sent alone
   std::size_t backlog_inflight_bytes_ = 0;
+  std::chrono::steady_clock::time_point next_debug_{};
   RateLimit rejected_log_{std::chrono::seconds(60)};
   std::chrono::milliseconds drain_for_{0};  // guarded by mu_
   RateLimit retry_log_{std::chrono::seconds(60)};

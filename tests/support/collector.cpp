@@ -87,6 +87,7 @@ struct Collector::Impl {
     m.topic = msg.get_topic();
     m.payload = msg.get_payload_str();
     m.retained = msg.is_retained();
+    m.received_at = std::chrono::system_clock::now();
     const mqtt::properties& props = msg.get_properties();
     const std::size_t n = props.count(mqtt::property::USER_PROPERTY);
     for (std::size_t i = 0; i < n; ++i) {

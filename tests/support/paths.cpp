@@ -1,6 +1,8 @@
 // The only translation unit that needs the build-time paths, so only it needs the definitions.
 #include "support.h"
 
+#include <cstdlib>
+
 #ifndef IOC_EDGE_SOURCE_DIR
 #error "tests/support needs -DIOC_EDGE_SOURCE_DIR=\"<source tree>\""
 #endif
@@ -12,6 +14,11 @@ namespace ioc_edge::test {
 
 std::string repo_root() { return IOC_EDGE_SOURCE_DIR; }
 
-std::string ioc_edge_binary() { return IOC_EDGE_BINARY; }
+// IOC_EDGE_BINARY in the environment runs the same tests against another build (benchmarks
+// compare two versions this way).
+std::string ioc_edge_binary() {
+  const char* other = std::getenv("IOC_EDGE_BINARY");
+  return other && *other ? other : IOC_EDGE_BINARY;
+}
 
 }  // namespace ioc_edge::test

@@ -73,7 +73,8 @@ void write_file(const std::string& path, const std::string& text);
 
 // The source tree (compile definition IOC_EDGE_SOURCE_DIR).
 std::string repo_root();
-// The ioc-edge executable under test (compile definition IOC_EDGE_BINARY).
+// The ioc-edge executable under test (compile definition IOC_EDGE_BINARY, or the environment
+// variable of the same name).
 std::string ioc_edge_binary();
 
 // --- Child processes ----------------------------------------------------------------------------
@@ -225,6 +226,33 @@ class TcpProxy {
   std::unique_ptr<Impl> impl_;
 };
 
+// --- A shaped office link ----------------------------------------------------------------------
+
+// A network namespace "the office" joined to this one by a veth pair, each end shaped by a token
+// bucket (tc tbf) to `rate_kbit` in its sending direction: a slow office link (ADSL, 4G) on one
+// machine. The host end is host_ip(), the office end office_ip() (a /30 of 10.77.0.0/16 chosen by
+// pid). Needs root and iproute2; throws with the command's output when a step fails. The
+// destructor deletes the namespace and the pair.
+class OfficeLink {
+ public:
+  explicit OfficeLink(int rate_kbit, const std::string& log_file);
+  ~OfficeLink();
+  OfficeLink(const OfficeLink&) = delete;
+  OfficeLink& operator=(const OfficeLink&) = delete;
+
+  const std::string& ns() const { return ns_; }
+  const std::string& host_ip() const { return host_ip_; }
+  const std::string& office_ip() const { return office_ip_; }
+  // The link down (the office end's interface down: nothing passes) or up again.
+  void set_up(bool up);
+  // argv prefixed to run a program inside the office namespace.
+  std::vector<std::string> in_office(std::vector<std::string> argv) const;
+
+ private:
+  void run(std::vector<std::string> argv);
+  std::string log_file_, ns_, host_if_, office_if_, host_ip_, office_ip_;
+};
+
 // --- The IOC stand-in ---------------------------------------------------------------------------
 
 // The IOC's consumer: a Paho async client (MQTT v5, clean start, no persistence) with mutual TLS
@@ -241,6 +269,7 @@ class Collector {
     std::string payload;
     bool retained = false;
     std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT v5
+    std::chrono::system_clock::time_point received_at;                 // when the callback ran
   };
 
   Collector(int broker_port, const Certs& certs, const std::string& topic_filter = "#");
