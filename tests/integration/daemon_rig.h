@@ -146,6 +146,26 @@ class DaemonRig {
     return out;
   }
 
+  // Writes every batch on data/ and event/ topics as JSON Lines and validates them with the
+  // committed JSON Schema (python3-jsonschema). Returns the validator's exit code.
+  int validate_against_schema() {
+    std::string lines;
+    std::size_t n = 0;
+    for (const auto& m : collector().messages())
+      if (m.topic.find("/data/") != std::string::npos || m.topic.find("/event/") != std::string::npos) {
+        lines += m.payload + "\n";
+        ++n;
+      }
+    REQUIRE(n > 0);
+    write_file(tmp_.file("batches.jsonl"), lines);
+    const auto log = tmp_.file("validate.log");
+    const int rc = run_to_exit({"/usr/bin/python3", repo_root() + "/tests/schema/validate.py",
+                                repo_root() + "/docs/schema/batch.schema.json", tmp_.file("batches.jsonl")},
+                               log, 60s);
+    INFO(read_log(log));
+    return rc;
+  }
+
   TempDir& tmp() { return tmp_; }
   Certs& certs() { return certs_; }
   Mosquitto& broker() { return *broker_; }

@@ -3,29 +3,6 @@
 
 using namespace ioc_edge::test;
 
-namespace {
-
-// Writes every batch on data/ and event/ topics as JSON Lines and validates them with the
-// committed JSON Schema (python3-jsonschema). Returns the validator's exit code.
-int validate_against_schema(DaemonRig& rig) {
-  std::string lines;
-  std::size_t n = 0;
-  for (const auto& m : rig.collector().messages())
-    if (m.topic.find("/data/") != std::string::npos || m.topic.find("/event/") != std::string::npos) {
-      lines += m.payload + "\n";
-      ++n;
-    }
-  REQUIRE(n > 0);
-  write_file(rig.tmp().file("batches.jsonl"), lines);
-  const auto log = rig.tmp().file("validate.log");
-  const int rc = run_to_exit({"/usr/bin/python3", repo_root() + "/tests/schema/validate.py",
-                              repo_root() + "/docs/schema/batch.schema.json", rig.tmp().file("batches.jsonl")},
-                             log, 60s);
-  INFO(DaemonRig::read_log(log));
-  return rc;
-}
-
-}  // namespace
 
 TEST_CASE("readings reach the IOC over mutual TLS in the documented structure", "[integration][delivery]") {
   DaemonRig rig;
@@ -64,7 +41,7 @@ TEST_CASE("readings reach the IOC over mutual TLS in the documented structure", 
   CHECK(status.front()["store"] == b["store"]);
   CHECK(status.back()["state"] == "offline");
 
-  CHECK(validate_against_schema(rig) == 0);
+  CHECK(rig.validate_against_schema() == 0);
 }
 
 TEST_CASE("a link outage while generating loses nothing", "[integration][outage]") {
@@ -125,7 +102,7 @@ TEST_CASE("eviction during a long outage tells the IOC exactly what was dropped"
   CHECK(ev["event"] == "gap");
   CHECK(ev["reason"] == "max_size");
   CHECK(ev["sources"]["tram-bom-1"].get<std::int64_t>() > 0);
-  CHECK(validate_against_schema(rig) == 0);
+  CHECK(rig.validate_against_schema() == 0);
 }
 
 TEST_CASE("after an outage new readings arrive before the backlog has drained", "[integration][outage]") {

@@ -76,6 +76,7 @@ TEST_CASE("a publish the broker's ACL refuses under MQTT 5 is kept, reported, an
   CHECK(topic == "ioc/bac-kan/bk-cho-don/data/tram-bom-1");
   CHECK(code == 0x87);
   CHECK(rig.collector().data_seqs().empty());  // nothing got through
+  CHECK(rig.validate_against_schema() == 0);     // the rejected events are in the documented shape
 
   // No resend storm, no reconnect loop: for two more seconds no seq is refused twice and the
   // daemon keeps its one connection.
