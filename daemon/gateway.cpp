@@ -164,7 +164,7 @@ void Gateway::arm_watchdog() {
     if (ec) return;
     // The main loop is alive; so must be the threads that store and send. One that is stuck (a
     // hung disk, a deadlock) stops the pings, and systemd restarts the service; the outbox keeps
-    // the data (STYLE.md: restarts are cheap, silent stalls are not).
+    // the data (docs/style.md: restarts are cheap, silent stalls are not).
     const auto outbox = outbox_->stalled_for(), forwarder = forwarder_->stalled_for();
     if (outbox > limit || forwarder > limit)
       log_->critical("the {} thread has made no progress for {} s; no longer pinging the systemd watchdog, so that "

@@ -1,5 +1,5 @@
 #pragma once
-// Gateway owns and wires every component (STYLE.md): built in dependency order (outbox, uplink,
+// Gateway owns and wires every component (docs/style.md): built in dependency order (outbox, uplink,
 // forwarder, status server, sources), stopped in reverse. Lives on the main thread, which runs the
 // io_context (signals, timers, the status API, sources' timers).
 #include <atomic>
@@ -26,7 +26,7 @@ class Gateway {
  public:
   Gateway(Settings settings, const Clock& clock);
   ~Gateway();
-  // Runs until SIGTERM/SIGINT. Returns the process exit code (DESIGN.md section 6).
+  // Runs until SIGTERM/SIGINT. Returns the process exit code (docs/design.md section 6).
   int run();
 
   // Exposed for tests.

@@ -1,4 +1,4 @@
-// ioc-edge: argv -> settings -> Gateway -> run. Exit codes (DESIGN.md section 6): 0 ok,
+// ioc-edge: argv -> settings -> Gateway -> run. Exit codes (docs/design.md section 6): 0 ok,
 // 1 runtime failure, 2 bad usage, 78 invalid configuration (EX_CONFIG).
 #include <malloc.h>
 

@@ -1,5 +1,5 @@
 #pragma once
-// What goes up: the envelope, one typed unit of the outbox, and its codec (DESIGN.md section 4).
+// What goes up: the envelope, one typed unit of the outbox, and its codec (docs/design.md section 4).
 //
 // Every outbox record is an Envelope: what kind of message it becomes, which source it belongs to,
 // its bytes, how many readings (seqs) it owns and a little metadata. This file is the only place

@@ -248,11 +248,12 @@ void Forwarder::handle(Event& e) {
 void Forwarder::on_delivered(Inflight& done) {
   const auto now = clock_.steady();
   outbox_.remove(std::move(done.ranges));
-  // The delivery rate: bytes acknowledged over at least kRateInterval of a busy link (idle time does
+  // The delivery rate: bytes acknowledged over kRateInterval of a busy link (idle time does
   // not count: sending onto an idle link restarts the interval). Per acknowledgement samples would
   // read a burst (a token bucket's allowance, PUBACKs arriving together) as a fast link.
+  // A fast link measures sooner: four budgets' worth of bytes outweigh any burst.
   interval_bytes_ += done.bytes;
-  if (now - interval_start_ >= kRateInterval) {
+  if (now - interval_start_ >= kRateInterval || interval_bytes_ >= 4 * backlog_budget()) {
     rate_samples_.push_back({now, interval_bytes_, now - interval_start_});
     interval_start_ = now;
     interval_bytes_ = 0;

@@ -1,5 +1,5 @@
 #pragma once
-// The Forwarder moves records from the outbox to the uplink (DESIGN.md sections 2 and 3).
+// The Forwarder moves records from the outbox to the uplink (docs/design.md sections 2 and 3).
 //
 // Design note
 // -----------

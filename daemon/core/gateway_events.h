@@ -1,5 +1,5 @@
 #pragma once
-// The gateway's own events (DESIGN.md section 3): what it tells the IOC about data it dropped
+// The gateway's own events (docs/design.md section 3): what it tells the IOC about data it dropped
 // (`gap`) or that the IOC broker refused (`rejected`). They travel as readings of source
 // "_gateway" on {prefix}/event/_gateway, priority System. docs/schema/README.md documents them;
 // this file is the only place that builds them. Pure functions.

@@ -986,7 +986,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
 
 void Outbox::exit_if_unrecoverable(int rc, const std::string& what) {
   if ((rc & 0xFF) == SQLITE_IOERR && (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC)) {
-    // PITFALLS.md: a failed fsync must not be retried; the page cache may already have dropped
+    // docs/dependencies.md: a failed fsync must not be retried; the page cache may already have dropped
     // the dirty pages. Exit and let systemd restart us; the WAL tells SQLite what committed.
     log_->critical("fsync of {} failed: {}; exiting so that the database is recovered from disk", opts_.path, what);
     spdlog::shutdown();

@@ -1,5 +1,5 @@
 #pragma once
-// The outbox: the only durable state of the daemon (DESIGN.md section 3).
+// The outbox: the only durable state of the daemon (docs/design.md section 3).
 //
 // Design note
 // -----------
@@ -42,7 +42,7 @@
 //  6. On SQLITE_FULL / I/O errors a transaction is rolled back, its appends are refused with the
 //     error, nothing stored is touched, and new appends are refused without touching the disk until
 //     a probe (every second) succeeds. A failed fsync is never retried: the process exits and
-//     systemd restarts it (PITFALLS.md).
+//     systemd restarts it (docs/dependencies.md).
 //     Appends are refused while less than half the headroom (max_size / 32, 2..64 MiB) is free
 //     on the disk, so deletes and checkpoints always have room; a reserve file (<path>.reserve,
 //     the other half) holds space against other programs and is released if even a delete fails;

@@ -1,5 +1,5 @@
 #pragma once
-// The pipeline between one source and the outbox (DESIGN.md section 2): validates each reading,
+// The pipeline between one source and the outbox (docs/design.md section 2): validates each reading,
 // serializes it, stores a batch as few outbox records as the uplink's batch limits allow (one per
 // poll, typically; a record never holds more than `chunk_readings` readings nor makes a message
 // larger than `chunk_bytes`), and reports back to the source. A reading that alone would make a

@@ -1,5 +1,5 @@
 #pragma once
-// The reading model (DESIGN.md section 4): one measured value, a plain value type.
+// The reading model (docs/design.md section 4): one measured value, a plain value type.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -1,5 +1,5 @@
 #pragma once
-// The Source seam (DESIGN.md section 2; STYLE.md "The seams"): a driver that produces readings.
+// The Source seam (docs/design.md section 2; docs/style.md "The seams"): a driver that produces readings.
 //
 // A Source is built from its config section and a SourceContext. start() does not block; after
 // stop() returns it never calls the sink again. It hands batches of readings to the sink and

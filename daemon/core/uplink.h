@@ -1,5 +1,5 @@
 #pragma once
-// The Uplink seam: the connection to the IOC (DESIGN.md section 2).
+// The Uplink seam: the connection to the IOC (docs/design.md section 2).
 //
 // An Uplink connects when asked, publishes a message when asked and reports outcomes through
 // callbacks. It never sleeps, never retries and never touches the outbox: the Forwarder owns the

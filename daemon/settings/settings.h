@@ -1,5 +1,5 @@
 #pragma once
-// The configuration file (DESIGN.md section 5) as typed structs. Every key is documented in
+// The configuration file (docs/design.md section 5) as typed structs. Every key is documented in
 // config/ioc-edge.toml; this file and that one change together.
 #include <chrono>
 #include <cstdint>

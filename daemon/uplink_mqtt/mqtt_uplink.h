@@ -10,7 +10,7 @@
 //   unless asked: docs/dependencies.md), client certificate and key for mutual TLS, OpenSSL
 //   security level 2 (Paho sets level 1, which accepts 1024-bit RSA keys).
 // - No Paho persistence: the outbox is the only queue. A fresh client is made for every connect
-//   attempt, so no state survives a long outage inside Paho (PITFALLS.md: reconnect bugs).
+//   attempt, so no state survives a long outage inside Paho (docs/dependencies.md: reconnect bugs).
 // - Last will: `{prefix}/status` retained, saying offline; disconnect() publishes the same before
 //   leaving cleanly.
 // Threads: connect()/publish()/disconnect() are called by the forwarder thread; Paho's callbacks

@@ -2,7 +2,7 @@
 // Explains a failed TLS connection in words a district IT officer can act on.
 //
 // Paho reports every TLS failure as "TCP/TLS connect failure" (and its error-string callback is
-// unsafe in 1.2.0, PITFALLS.md), so after a failed mqtts:// attempt the uplink makes one
+// unsafe in 1.2.0, docs/dependencies.md), so after a failed mqtts:// attempt the uplink makes one
 // connection of its own with OpenSSL, configured as Paho was (CA pinned, host name checked, TLS 1.2
 // or newer, client certificate), and reports what OpenSSL says: unknown CA, host name mismatch,
 // client certificate refused, connection refused, timeout. Blocking; called off the hot path.

@@ -6,7 +6,7 @@
 // Devices that share a `url` share one Bus: one connection, one thread ("mb:<url>"), polled in
 // turn (a serial line carries one request at a time; a TCP-to-RS-485 gateway likewise). Different
 // urls have different Buses and poll in parallel, so a dead device costs only its own bus time.
-// The Bus thread owns its modbus_t (libmodbus contexts are not thread-safe: PITFALLS.md).
+// The Bus thread owns its modbus_t (libmodbus contexts are not thread-safe: docs/dependencies.md).
 //
 // Each device's points are grouped by schedule (`every`, device-wide or per point); each schedule
 // is one poll: a few block requests (modbus_decode.h plan()) whose readings are stamped when the

@@ -1,4 +1,4 @@
-// The command line's contract (DESIGN.md section 6): exit codes, messages, systemd notification.
+// The command line's contract (docs/design.md section 6): exit codes, messages, systemd notification.
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>

@@ -30,7 +30,7 @@ TEST_CASE("readings reach the IOC over mutual TLS in the documented structure", 
   CHECK(b["org"]["unit_code"] == "01843");
   CHECK(b["org"]["name"] == "UBND xã Chợ Đồn");
   CHECK(b["readings"][0]["source"] == "tram-bom-1");
-  // The topic layout of DESIGN.md section 4.
+  // The topic layout of docs/design.md section 4.
   for (const auto& m : rig.collector().messages())
     CHECK_THAT(m.topic, Catch::StartsWith("ioc/bac-kan/bk-cho-don/"));
 
