@@ -14,6 +14,7 @@ constexpr auto kLinkModelWindow = std::chrono::seconds(10);
 constexpr std::size_t kInitialBacklogBudget = 64 * 1024;  // before the first acknowledgement is measured
 constexpr std::size_t kMinBacklogMessage = 16 * 1024;
 constexpr auto kRateInterval = std::chrono::milliseconds(500);
+constexpr auto kMinRateInterval = std::chrono::milliseconds(100);
 
 }  // namespace
 
@@ -170,12 +171,16 @@ void Forwarder::handle(Event& e) {
       break;
     case Event::Rewind:
       // Held records are pending again: read them once more, from wherever they lie (invariant 3).
+      // They may lie on both sides of live_from (held before and after the last reconnect): each
+      // class reads again from the lowest of them it covers.
       for (int p = 0; p < kPriorityLevels; ++p) {
         const auto low = e.requeued.lowest_seq[p];
         if (low == 0) continue;
-        const int cls = low >= live_from_ ? 1 : 0;
-        cursor_[cls][p] = std::min(cursor_[cls][p], low - 1);
-        if (cls == 0) backlog_done_ = false;
+        if (low < live_from_) {
+          cursor_[0][p] = std::min(cursor_[0][p], low - 1);
+          backlog_done_ = false;
+        }
+        cursor_[1][p] = std::min(cursor_[1][p], std::max(low, live_from_) - 1);
       }
       data_dirty_ = true;
       break;
@@ -200,6 +205,8 @@ void Forwarder::handle(Event& e) {
       interval_start_ = clock_.steady();
       interval_bytes_ = 0;
       rate_samples_.clear();  // a new connection may take another path
+      rtt_samples_.clear();
+      path_rtt_ = {};
       tokens_ = static_cast<double>(opts_.batch_max_bytes);  // the backlog may start with one batch at once
       tokens_at_ = clock_.steady();
       next_heartbeat_ = clock_.steady();
@@ -252,8 +259,10 @@ void Forwarder::on_delivered(Inflight& done) {
   // not count: sending onto an idle link restarts the interval). Per acknowledgement samples would
   // read a burst (a token bucket's allowance, PUBACKs arriving together) as a fast link.
   // A fast link measures sooner: four budgets' worth of bytes outweigh any burst.
+  // (Not below 100 ms of it: one large message, a blob, must not make a sample of its own.)
   interval_bytes_ += done.bytes;
-  if (now - interval_start_ >= kRateInterval || interval_bytes_ >= 4 * backlog_budget()) {
+  const auto busy = now - interval_start_;
+  if (busy >= kRateInterval || (busy >= kMinRateInterval && interval_bytes_ >= 4 * backlog_budget())) {
     rate_samples_.push_back({now, interval_bytes_, now - interval_start_});
     interval_start_ = now;
     interval_bytes_ = 0;
@@ -262,13 +271,12 @@ void Forwarder::on_delivered(Inflight& done) {
   // The round trip of the path itself, measured only on messages that had the link to themselves:
   // while the backlog keeps the link busy every round trip includes the queue, and a budget built
   // on that would grow by itself.
-  if (done.sent_alone) {
-    const double rate = delivery_rate();
-    auto rtt = now - done.sent_at;
-    if (rate > 0)  // less the message's own time on the wire
-      rtt -= std::chrono::duration_cast<std::chrono::steady_clock::duration>(
-          std::chrono::duration<double>(static_cast<double>(done.bytes) / rate));
-    path_rtt_ = std::max(rtt, std::chrono::steady_clock::duration::zero());
+  // The lowest of the last 10 s; the last one known while none was sent alone.
+  if (done.sent_alone) rtt_samples_.emplace_back(now, now - done.sent_at);
+  while (rtt_samples_.size() > 1 && now - rtt_samples_.front().first > kLinkModelWindow) rtt_samples_.pop_front();
+  if (!rtt_samples_.empty()) {
+    path_rtt_ = rtt_samples_.front().second;
+    for (const auto& [t, d] : rtt_samples_) path_rtt_ = std::min(path_rtt_, d);
   }
   std::lock_guard lk(stats_mu_);
   ++stats_.messages_sent;
@@ -298,7 +306,13 @@ void Forwarder::on_rejected(Inflight& done, int reason_code, const std::string& 
     stats_.last_rejection = reason + " (" + code + ") on " + done.topic;
     stats_.inflight = inflight_.size();
   }
-  outbox_.hold(std::move(done.ranges), done.topic, reason, std::move(event));
+  // If setting them aside fails (a full disk), they are pending again behind the read cursors:
+  // read them again.
+  outbox_.hold(std::move(done.ranges), done.topic, reason, std::move(event), [this](const RequeueResult& back) {
+    Event e{Event::Rewind};
+    e.requeued = back;
+    post(std::move(e));
+  });
 }
 
 double Forwarder::delivery_rate() const {

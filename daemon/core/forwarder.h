@@ -27,8 +27,9 @@
 //     rate measured from acknowledgements (bytes acknowledged over the time the link was busy
 //     in the last 10 s, measured in intervals of at least 500 ms so that bursts of
 //     acknowledgements do not read as a fast link)
-//     times (the path's round trip + kBacklogQueueTarget). The round trip is measured only on
-//     messages that had the link to themselves (while the backlog keeps the link busy every
+//     times (the path's round trip + kBacklogQueueTarget). The round trip (the lowest of the last
+//     10 s, the last one known when there is none) is measured only on messages that had the
+//     link to themselves (while the backlog keeps the link busy every
 //     round trip includes the queue, and a budget built on it would feed on itself). A live
 //     message therefore waits behind at most about kBacklogQueueTarget of backlog, while the
 //     backlog still fills the link. Backlog messages are cut to a quarter of that budget, so
@@ -191,7 +192,9 @@ class Forwarder {
     std::chrono::steady_clock::duration busy;
   };
   std::deque<RateSample> rate_samples_;
-  std::chrono::steady_clock::duration path_rtt_{};  // the last round trip of a message sent alone
+  // Round trips of messages sent alone, the last 10 s (the last one kept); their lowest.
+  std::deque<std::pair<std::chrono::steady_clock::time_point, std::chrono::steady_clock::duration>> rtt_samples_;
+  std::chrono::steady_clock::duration path_rtt_{};
   std::size_t backlog_inflight_bytes_ = 0;
   std::chrono::steady_clock::time_point next_debug_{};
   RateLimit rejected_log_{std::chrono::seconds(60)};

@@ -38,6 +38,9 @@ constexpr std::uint64_t kHeadroomMax = 64ull << 20;
 constexpr const char* kCreateHeld =
     "CREATE TABLE IF NOT EXISTS held(first INTEGER NOT NULL, last INTEGER NOT NULL, prio INTEGER NOT NULL,"
     " topic TEXT NOT NULL, reason TEXT NOT NULL, readings INTEGER NOT NULL, at INTEGER NOT NULL)";
+// The held records themselves, whatever the held table says: requeue() and the start-up check
+// find them without a table scan.
+constexpr const char* kCreateHeldIndex = "CREATE INDEX IF NOT EXISTS records_held ON records(prio, seq) WHERE state<>0";
 
 // RAII prepared statement. All SQL of the daemon lives in this file.
 class Stmt {
@@ -220,7 +223,7 @@ bool Outbox::open_db(std::string& error) {
                          " n INTEGER NOT NULL DEFAULT 1,"
                          " state INTEGER NOT NULL DEFAULT 0,"  // 0 pending, 1 held (refused by the IOC broker)
                          " meta TEXT)") &&
-                    exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") &&
+                    exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") && exec(kCreateHeldIndex) &&
                     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID") &&
                     exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0),"
                          "('held',0)") &&
@@ -232,11 +235,12 @@ bool Outbox::open_db(std::string& error) {
     }
   } else if (user_version < kSchemaVersion) {
     // O(1) each: SQLite stores a column's default in the schema and old rows read it (1 reading
-    // each, state pending, no meta); the table is not rewritten.
+    // each, state pending, no meta); the table is not rewritten. The partial index of held rows
+    // is built by one read of the table (it starts empty).
     const bool ok = exec("BEGIN IMMEDIATE") &&
                     (user_version >= 2 || exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1")) &&
                     exec("ALTER TABLE records ADD COLUMN state INTEGER NOT NULL DEFAULT 0") &&
-                    exec("ALTER TABLE records ADD COLUMN meta TEXT") && exec(kCreateHeld) &&
+                    exec("ALTER TABLE records ADD COLUMN meta TEXT") && exec(kCreateHeld) && exec(kCreateHeldIndex) &&
                     exec("INSERT OR IGNORE INTO meta VALUES('held',0)") && exec("PRAGMA user_version=3") &&
                     exec("COMMIT");
     if (!ok) {
@@ -285,11 +289,14 @@ bool Outbox::open_db(std::string& error) {
     Stmt top(db_, "SELECT max(seq) FROM records");
     if (top && top.step() == SQLITE_ROW) last_seq_ = std::max(last_seq_.load(), top.i64(0));
   }
+  bool any_held = false;
   {
     Stmt h(db_, "SELECT value FROM meta WHERE key='held'");
     if (h && h.step() == SQLITE_ROW) held_ = h.i64(0);
+    Stmt probe(db_, "SELECT 1 FROM records WHERE state<>0 LIMIT 1");  // the partial index: O(1)
+    any_held = probe && probe.step() == SQLITE_ROW;
   }
-  if (held_ > 0) {  // invariant 4: a restart makes what the IOC refused pending again
+  if (held_ > 0 || any_held) {  // invariant 4: a restart makes what the IOC refused pending again
     RequeueResult rq;
     std::string why;
     if (requeue_now(rq, why))
@@ -544,7 +551,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
                           std::vector<SeqRange>& removes, bool keep_fault) {
   const std::int64_t now = clock_.now_ms();
   std::int64_t delta[kPriorityLevels] = {};
-  std::int64_t removed_now = 0;
+  std::int64_t removed_now = 0, held_delta = 0;
   std::int64_t first_seq = 0, last_seq = 0;
   int rc = SQLITE_OK;
   std::string failed_step;
@@ -592,12 +599,16 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
       }
     }
     if (failed_step.empty() && !removes.empty()) {
-      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n");
+      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n, state");
       for (const auto& r : removes) {
         del.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
         std::int64_t n = 0;
         int step;
-        while ((step = del.step()) == SQLITE_ROW) n += del.i64(0);
+        while ((step = del.step()) == SQLITE_ROW) {
+          n += del.i64(0);
+          // A copy sent before it was refused (after a rewind) was acknowledged after all.
+          if (del.i64(1) != 0) held_delta -= del.i64(0);
+        }
         if (step != SQLITE_DONE) {
           fail("delete");
           break;
@@ -615,6 +626,11 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
         upd.bind(1, delta[p]).bind(2, key);
         if (upd.step() != SQLITE_DONE) fail("update counters");
         upd.reset();
+      }
+      if (failed_step.empty() && held_delta != 0) {
+        const std::string key = "held";
+        upd.bind(1, held_delta).bind(2, key);
+        if (upd.step() != SQLITE_DONE) fail("update counters");
       }
     }
     if (failed_step.empty() && !exec("COMMIT")) fail("commit");
@@ -661,6 +677,10 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   for (auto& [records, done] : appends) n += readings_in(records);
   appended_ += n;
   removed_ += static_cast<std::uint64_t>(removed_now);
+  if (held_delta != 0) {
+    held_ += held_delta;
+    refresh_held();
+  }
   if (!keep_fault)
     clear_fault();  // the released reserve does not mean the disk has room again
   else
@@ -698,15 +718,24 @@ bool Outbox::insert_envelope(const Envelope& e, std::int64_t seq, std::int64_t a
   return rc == SQLITE_DONE;
 }
 
-void Outbox::hold(std::vector<SeqRange> ranges, std::string topic, std::string reason, std::optional<Envelope> event) {
+void Outbox::hold(std::vector<SeqRange> ranges, std::string topic, std::string reason, std::optional<Envelope> event,
+                  std::function<void(const RequeueResult&)> failed) {
   std::lock_guard lk(mu_);
   if (exited_ || stopping_) return;  // stays pending: sent (and refused) again after the restart
   tasks_.emplace_back([this, ranges = std::move(ranges), topic = std::move(topic), reason = std::move(reason),
-                       event = std::move(event)] { run_hold(ranges, topic, reason, event); });
+                       event = std::move(event), failed = std::move(failed)] {
+    if (run_hold(ranges, topic, reason, event) || !failed) return;
+    RequeueResult back;
+    for (const auto& r : ranges) {
+      auto& low = back.lowest_seq[static_cast<int>(r.prio)];
+      if (low == 0 || r.first < low) low = r.first;
+    }
+    failed(back);
+  });
   cv_.notify_one();
 }
 
-void Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
+bool Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
                       const std::optional<Envelope>& event) {
   const auto now = clock_.now_ms();
   std::int64_t held_now = 0, seq = last_seq_;
@@ -750,9 +779,9 @@ void Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
     exec("ROLLBACK");
     exit_if_unrecoverable(rc, what);
     log_->error("cannot set aside the readings the IOC broker refused ({}): {}; they stay pending and are sent "
-                "again after the next reconnect",
+                "again",
                 reason, what);
-    return;
+    return false;
   }
   progress_.mark(clock_);
   held_ += held_now;
@@ -762,26 +791,20 @@ void Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
     notify_commit();  // the rejected event is new data for the forwarder
   }
   refresh_held();
+  return true;
 }
 
 bool Outbox::requeue_now(RequeueResult& out, std::string& error) {
-  std::vector<SeqRange> ranges;
-  {
-    Stmt q(db_, "SELECT first, last, prio FROM held");
-    while (q && q.step() == SQLITE_ROW)
-      ranges.push_back({q.i64(0), q.i64(1), static_cast<Priority>(std::clamp<std::int64_t>(q.i64(2), 0, 3))});
-  }
+  // Every held row (the partial index finds them), not only those the held table describes.
   bool ok = exec("BEGIN IMMEDIATE");
   std::int64_t total = 0;
-  for (const auto& r : ranges) {
-    if (!ok) break;
-    Stmt upd(db_, "UPDATE records SET state=0 WHERE seq BETWEEN ? AND ? AND prio=? AND state<>0 RETURNING n, seq");
-    upd.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
+  if (ok) {
+    Stmt upd(db_, "UPDATE records SET state=0 WHERE state<>0 RETURNING n, seq, prio");
     int step;
     while ((step = upd.step()) == SQLITE_ROW) {
       total += upd.i64(0);
       const std::int64_t first = upd.i64(1) - upd.i64(0) + 1;
-      auto& low = out.lowest_seq[static_cast<int>(r.prio)];
+      auto& low = out.lowest_seq[std::clamp<std::int64_t>(upd.i64(2), 0, kPriorityLevels - 1)];
       if (low == 0 || first < low) low = first;
     }
     ok = step == SQLITE_DONE;

@@ -175,7 +175,10 @@ class Outbox {
   // Sets aside the records of `ranges` that the IOC broker refused (invariant 4) and, in the same
   // transaction, queues `event` (the rejected event; none when the refused records are the
   // gateway's own events, so that a refused event cannot breed events). Asynchronous.
-  void hold(std::vector<SeqRange> ranges, std::string topic, std::string reason, std::optional<Envelope> event);
+  // `failed`, when given, runs on the writer thread if the transaction failed: the records are
+  // then pending again, from the lowest seqs it names.
+  void hold(std::vector<SeqRange> ranges, std::string topic, std::string reason, std::optional<Envelope> event,
+            std::function<void(const RequeueResult&)> failed = nullptr);
   // Makes every held record pending again. Blocks until the writer thread has done it.
   RequeueResult requeue();
   // The held records, one entry per refused message (at most the first 100).
@@ -209,7 +212,7 @@ class Outbox {
   void enforce_limits();
   bool evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
-  void run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
+  bool run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
                 const std::optional<Envelope>& event);
   bool requeue_now(RequeueResult& out, std::string& error);
   void refresh_held();

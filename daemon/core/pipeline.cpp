@@ -40,7 +40,7 @@ SourcePipeline::SourcePipeline(Outbox& outbox, std::string source, Priority prio
       prio_(prio),
       counters_(counters),
       limits_{std::max<std::size_t>(1, limits.chunk_readings), std::max<std::size_t>(64, limits.chunk_bytes),
-              std::max<std::size_t>(1, limits.blob_bytes)},
+              std::max<std::size_t>(1, limits.blob_bytes), limits.blobs},
       log_(logger("pipeline")) {}
 
 void SourcePipeline::push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) {
@@ -55,7 +55,10 @@ void SourcePipeline::event(Reading e, std::function<void(const SinkResult&)> don
 
 void SourcePipeline::blob(Blob b, std::function<void(const SinkResult&)> done) {
   std::string why;
-  if (b.point.empty() || b.point.size() > kMaxNameBytes || !valid_utf8(b.point))
+  if (!limits_.blobs)
+    why = "blobs need MQTT 5 ([uplink] mqtt_version = \"5\"): their seq and store travel as MQTT 5 user properties, "
+          "without which the IOC could not de-duplicate them";
+  else if (b.point.empty() || b.point.size() > kMaxNameBytes || !valid_utf8(b.point))
     why = "blob point name must be 1-256 bytes of UTF-8";
   else if (!valid_utf8(b.content_type) || b.content_type.size() > kMaxNameBytes)
     why = "content type of blob \"" + b.point + "\" must be at most 256 bytes of UTF-8";

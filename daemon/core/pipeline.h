@@ -21,6 +21,7 @@ struct PipelineLimits {
   std::size_t chunk_readings = 500;     // the uplink's batch_max_readings
   std::size_t chunk_bytes = 256 * 1024; // a message's room for readings: batch_max_bytes less the batch header
   std::size_t blob_bytes = 4 << 20;     // the uplink's blob_max_bytes
+  bool blobs = true;                    // false under MQTT 3.1.1: a blob's seq and store need user properties
 };
 
 class SourcePipeline final : public Sink {

@@ -50,6 +50,18 @@ std::string describe_rc(int rc) {
   }
 }
 
+// The broker's refusal code of a failed MQTT 5 operation, or 0 if the failure is not a refusal.
+// Only an answer of the broker counts: Paho C reports a failed publish or connect with return code
+// 0 and the PUBACK/CONNACK reason code; a lost link or a destroyed client fails the pending
+// operations with other return codes, and under MQTT 3.1.1 Paho C++ sets the reason code to
+// MQTTPP_V3_CODE (255) on every failure, which is no answer at all (docs/dependencies.md).
+int v5_refusal(const mqtt::token& t) {
+  const int reason = static_cast<int>(t.get_reason_code());
+  if (t.get_return_code() != MQTTASYNC_SUCCESS || reason < 0x80 || reason == static_cast<int>(mqtt::MQTTPP_V3_CODE))
+    return 0;
+  return reason;
+}
+
 // MQTT 5 CONNACK reason codes (>= 0x80) in words.
 std::string describe_connack(int reason) {
   switch (reason) {
@@ -90,8 +102,9 @@ MqttUplink::MqttUplink(MqttUplinkOptions opts)
       if (events_.connected) events_.connected();
       return;
     }
-    const int reason = static_cast<int>(t.get_reason_code());
-    std::string why = reason >= 0x80 ? describe_connack(reason) : describe_rc(t.get_return_code());
+    // Paho C reports a refused MQTT 5 connect with the CONNACK reason code as the return code.
+    const int rc = t.get_return_code();
+    std::string why = opts_.mqtt_version == 5 && rc >= 0x80 ? describe_connack(rc) : describe_rc(rc);
     if (t.get_return_code() == MQTTASYNC_FAILURE && paho_uri_.rfind("ssl://", 0) == 0) {
       // Paho says only "TCP/TLS connect failure": find out which, with one probe of our own.
       if (auto explained = explain_tls_failure(probe_); !explained.empty()) why = explained;
@@ -100,12 +113,12 @@ MqttUplink::MqttUplink(MqttUplinkOptions opts)
   });
   publish_listener_ = std::make_unique<Listener>([this](const mqtt::token& t, bool ok) {
     const auto id = reinterpret_cast<std::uintptr_t>(t.get_user_context());
-    const int reason = static_cast<int>(t.get_reason_code());
-    if (ok && reason < 0x80)  // below 0x80 is success, 0x10 "no matching subscribers" included
+    const int reason = ok ? 0 : v5_refusal(t);
+    if (ok)  // Paho reports reason codes below 0x80 as success, 0x10 "no matching subscribers" included
       finish(id, PublishOutcome::Delivered, 0, {});
-    else if (reason >= 0x80)  // MQTT 5: the broker answered and refused this message
+    else if (reason)  // MQTT 5: the broker answered and refused this message
       finish(id, PublishOutcome::Rejected, reason, mqtt_reason_text(reason));
-    else
+    else  // the link dropped, the client was destroyed, ...: not an answer of the broker
       finish(id, PublishOutcome::RetryLater, 0, describe_rc(t.get_return_code()));
   });
 }

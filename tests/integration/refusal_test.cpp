@@ -147,7 +147,9 @@ TEST_CASE("under MQTT 3.1.1 a refused publish looks delivered: the documented li
   TempDir acl_dir;
   const auto acl_path = acl_dir.file("acl");
   write_file(acl_path, acl({"ioc/thai-nguyen/#", "ioc/bac-kan/bk-cho-don/status"}));
-  DaemonRig rig(acl_rig(acl_path, "mqtt_version = \"3.1.1\"\n"));
+  auto o = acl_rig(acl_path, "mqtt_version = \"3.1.1\"\n");
+  o.proxy = true;  // to cut the link: a lost link must not read as a refusal either
+  DaemonRig rig(o);
   rig.start();
   CHECK_THAT(rig.daemon_log(), Catch::Contains("speaks MQTT 3.1.1") && Catch::Contains("refused data would be deleted"));
   // The broker drops every data message and answers it like a stored one: the gateway cannot tell.
@@ -157,6 +159,12 @@ TEST_CASE("under MQTT 3.1.1 a refused publish looks delivered: the documented li
   CHECK(st["uplink"]["rejected_readings"] == 0);
   CHECK(st["backlog"]["held"]["readings"] == 0);
   CHECK(rig.collector().data_seqs().empty());  // and yet nothing arrived: why MQTT 5 is the default
+  rig.proxy().cut();
+  REQUIRE(wait_until([&] { return rig.uplink_state() != "up"; }, 15s));
+  rig.proxy().restore();
+  REQUIRE(wait_until([&] { return rig.uplink_state() == "up"; }, 15s));
+  CHECK(rig.status()["backlog"]["held"]["readings"] == 0);
+  CHECK(rig.status()["uplink"]["rejected_readings"] == 0);
   REQUIRE(rig.stop() == 0);
 }
 

@@ -364,3 +364,39 @@ TEST_CASE("a blob is published alone on the blob topic, bytes untouched, metadat
   }
   REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
 }
+
+TEST_CASE("a requeue that spans records held before and after a reconnect sends all of them again",
+          "[forwarder][rejected]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 1;
+  Rig rig(o);
+  rig.append(3, "a");  // seqs 1..3: the backlog of the first connection
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Rejected, 0x87));  // 1..3 held, event 4
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  rig.uplink.complete_one(PublishOutcome::Delivered);  // the event
+  // The link drops and comes back: live_from moves past everything so far.
+  const int connects = rig.uplink.connect_calls;
+  rig.uplink.events.down("test: link lost");
+  REQUIRE(test::wait_until([&] { rig.clock.advance(5ms); return rig.uplink.connect_calls > connects; }, 5s));
+  rig.append(2, "b");  // seqs 5..6, live on the new connection
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  CHECK(Rig::seqs(rig.uplink.outstanding_messages().front()) == std::set<std::int64_t>{5, 6});
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Rejected, 0x87));  // 5..6 held, event 7
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  rig.uplink.complete_one(PublishOutcome::Delivered);
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().held == 5; }, 5s));
+
+  rig.fwd->rewind(rig.outbox->requeue());
+  std::set<std::int64_t> resent;
+  REQUIRE(test::wait_until([&] {
+    for (auto& m : rig.uplink.outstanding_messages())
+      if (m.topic.find("/data/") != std::string::npos)
+        for (auto s : Rig::seqs(m)) resent.insert(s);
+    rig.uplink.complete_one(PublishOutcome::Delivered);
+    return resent.size() == 5;
+  }, 5s));
+  CHECK(resent == std::set<std::int64_t>{1, 2, 3, 5, 6});
+  REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
+}

@@ -674,3 +674,42 @@ TEST_CASE("evicting held records keeps the held count exact", "[outbox][held]") 
   CHECK(ob->stats().held == 0);
   CHECK(ob->held().empty());
 }
+
+TEST_CASE("a restart makes every held record pending again, even ones the held table lost", "[outbox][held]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  {
+    auto ob = open({path}, clock);
+    append_sync(*ob, records(6));
+    ob->hold({{2, 4, Priority::Normal}}, "t", "not authorized", std::nullopt);
+    ob->flush();
+    REQUIRE(ob->stats().held == 3);
+  }
+  {  // The description and the count drift away from the rows (what an age eviction across a clock step can do).
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DELETE FROM held; UPDATE meta SET value=0 WHERE key='held'", nullptr, nullptr, nullptr) ==
+            SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto ob = open({path}, clock);
+  CHECK(read_all(*ob, Priority::Normal).size() == 6);
+  CHECK(query_text(path, "SELECT count(*) FROM records WHERE state<>0") == "0");
+}
+
+TEST_CASE("a held record that is acknowledged after all leaves the held count", "[outbox][held]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  append_sync(*ob, records(5));
+  ob->hold({{1, 5, Priority::Normal}}, "t", "quota exceeded", std::nullopt);
+  ob->flush();
+  REQUIRE(ob->stats().held == 5);
+  ob->remove({{1, 3, Priority::Normal}});  // an earlier copy's PUBACK
+  ob->flush();
+  CHECK(ob->stats().held == 2);
+  CHECK(ob->stats().pending == 2);
+  ob->stop();
+  CHECK(query_text(dir.file("o.db"), "SELECT value FROM meta WHERE key='held'") == "2");
+}
