@@ -19,6 +19,8 @@ using namespace std::chrono_literals;
 struct RigOptions {
   bool proxy = true;                  // the daemon reaches the broker through a TcpProxy
   bool collector = true;              // consume everything the IOC broker gets
+  bool plain = false;                 // the daemon speaks plain mqtt:// to a second, TLS-less listener
+                                      // (so the proxy can count MQTT packets); the collector keeps TLS
   MosquittoOptions broker;            // server certificate override (TLS failure tests); bare names
                                       // are files of scripts/make-certs.sh
   std::string data_dir;               // default: <tmp>/data
@@ -35,8 +37,12 @@ class DaemonRig {
     // A bare file name picks one of make-certs.sh's files (e.g. "other-server.pem").
     for (auto* f : {&opts_.broker.server_cert, &opts_.broker.server_key})
       if (!f->empty() && f->find('/') == std::string::npos) *f = certs_.dir + "/" + *f;
+    if (opts_.plain) {
+      plain_port_ = free_tcp_port();
+      opts_.broker.extra_config += "listener " + std::to_string(plain_port_) + " 127.0.0.1\n";
+    }
     broker_ = std::make_unique<Mosquitto>(certs_, tmp_.path(), opts_.broker);
-    if (opts_.proxy) proxy_ = std::make_unique<TcpProxy>(broker_->port());
+    if (opts_.proxy) proxy_ = std::make_unique<TcpProxy>(opts_.plain ? plain_port_ : broker_->port());
     if (opts_.collector) collector_ = std::make_unique<Collector>(broker_->port(), certs_, "ioc/#");
     if (opts_.data_dir.empty()) opts_.data_dir = tmp_.file("data");
     status_port_ = free_tcp_port();
@@ -49,13 +55,15 @@ class DaemonRig {
   std::string config_path() const { return tmp_.file("ioc-edge.toml"); }
   std::string config_text() const {
     std::ostringstream c;
-    const int port = proxy_ ? proxy_->port() : broker_->port();
+    const int port = proxy_ ? proxy_->port() : opts_.plain ? plain_port_ : broker_->port();
     c << "[gateway]\nsite = \"bk-cho-don\"\nprovince = \"bac-kan\"\ndata_dir = \"" << opts_.data_dir << "\"\n"
       << "unit_code = \"01843\"\nname = \"UBND xã Chợ Đồn\"\n" << opts_.extra_gateway << "\n"
       << "[buffer]\n" << opts_.extra_buffer << "\n"
-      << "[uplink]\nurl = \"mqtts://127.0.0.1:" << port << "\"\n"
-      << "ca_file = \"" << certs_.ca << "\"\ncert_file = \"" << certs_.client_cert << "\"\nkey_file = \""
-      << certs_.client_key << "\"\nreconnect_min = \"50ms\"\nreconnect_max = \"500ms\"\nheartbeat = \"2s\"\n"
+      << "[uplink]\nurl = \"" << (opts_.plain ? "mqtt" : "mqtts") << "://127.0.0.1:" << port << "\"\n";
+    if (!opts_.plain)
+      c << "ca_file = \"" << certs_.ca << "\"\ncert_file = \"" << certs_.client_cert << "\"\nkey_file = \""
+        << certs_.client_key << "\"\n";
+    c << "reconnect_min = \"50ms\"\nreconnect_max = \"500ms\"\nheartbeat = \"2s\"\n"
       << "connect_timeout = \"2s\"\nkeepalive = \"5s\"\n" << opts_.extra_uplink << "\n"
       << "[status]\nlisten = \"127.0.0.1:" << status_port_ << "\"\n\n" << opts_.sources;
     return c.str();
@@ -210,6 +218,7 @@ class DaemonRig {
   std::unique_ptr<Collector> collector_;
   std::unique_ptr<Process> daemon_;
   int status_port_ = 0;
+  int plain_port_ = 0;
 };
 
 }  // namespace ioc_edge::test

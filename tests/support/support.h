@@ -26,6 +26,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -216,6 +217,9 @@ class TcpProxy {
   void stall();
   // Forwards again (after cut() or stall()).
   void restore();
+  // Sees every chunk of bytes that passes, in order, on the proxy's thread before it is forwarded:
+  // `up` is client -> target. For protocol-level counting on plain (not TLS) connections.
+  void set_tap(std::function<void(bool up, std::string_view bytes)> tap);
   // Connections accepted so far, including those closed at once by cut().
   int connections_accepted() const;
   // Connections currently open (accepted and not yet closed).

@@ -73,6 +73,7 @@ struct TcpProxy::Impl {
         auto& buf = up ? self->up_buf : self->down_buf;
         from.async_read_some(asio::buffer(buf), [self, up](const error_code& ec, std::size_t n) {
           if (ec || self->closed) return self->close();
+          if (self->proxy.tap) self->proxy.tap(up, std::string_view(self->buffer(up).data(), n));
           self->proxy.when_flowing([self, up, n] { self->write(up, n); });
         });
       });
@@ -88,6 +89,8 @@ struct TcpProxy::Impl {
                           self->read(up);
                         });
     }
+
+    std::array<char, kBufferSize>& buffer(bool up) { return up ? up_buf : down_buf; }
 
     void close() {
       if (closed) return;
@@ -197,6 +200,7 @@ struct TcpProxy::Impl {
   std::vector<std::function<void()>> parked;
   std::atomic<int> accepted{0};
   std::atomic<int> open_count{0};
+  std::function<void(bool, std::string_view)> tap;  // io thread only
   std::thread thread;
 };
 
@@ -224,6 +228,10 @@ void TcpProxy::restore() {
     impl_->parked.clear();
     for (auto& fn : resume) fn();
   });
+}
+
+void TcpProxy::set_tap(std::function<void(bool up, std::string_view bytes)> tap) {
+  impl_->call([this, &tap] { impl_->tap = std::move(tap); });
 }
 
 int TcpProxy::connections_accepted() const { return impl_->accepted.load(); }
