@@ -14,7 +14,7 @@ constexpr auto kLinkModelWindow = std::chrono::seconds(10);
 constexpr std::size_t kInitialBacklogBudget = 64 * 1024;  // before the first acknowledgement is measured
 constexpr std::size_t kMinBacklogMessage = 16 * 1024;
 constexpr auto kRateInterval = std::chrono::milliseconds(500);
-constexpr auto kMinRateInterval = std::chrono::milliseconds(100);
+constexpr auto kMinRateInterval = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -259,8 +259,16 @@ void Forwarder::on_delivered(Inflight& done) {
   // not count: sending onto an idle link restarts the interval). Per acknowledgement samples would
   // read a burst (a token bucket's allowance, PUBACKs arriving together) as a fast link.
   // A fast link measures sooner: four budgets' worth of bytes outweigh any burst.
-  // (Not below 100 ms of it: one large message, a blob, must not make a sample of its own.)
-  interval_bytes_ += done.bytes;
+  // A message sent before the interval began counts only for the share of its time in flight that
+  // falls inside it: a large one (a blob) acknowledged just after a sample must not read as bytes
+  // delivered in an instant.
+  if (done.sent_at >= interval_start_ || now <= done.sent_at) {
+    interval_bytes_ += done.bytes;
+  } else {
+    const double share = std::chrono::duration<double>(now - interval_start_).count() /
+                         std::chrono::duration<double>(now - done.sent_at).count();
+    interval_bytes_ += static_cast<std::uint64_t>(static_cast<double>(done.bytes) * share);
+  }
   const auto busy = now - interval_start_;
   if (busy >= kRateInterval || (busy >= kMinRateInterval && interval_bytes_ >= 4 * backlog_budget())) {
     rate_samples_.push_back({now, interval_bytes_, now - interval_start_});
