@@ -51,6 +51,8 @@ Gateway::~Gateway() { stop(); }
 bool Gateway::start(std::string& error) {
   started_ = clock_.steady();
   const auto& s = settings_;
+  lock_ = DataDirLock::acquire(s.gateway.data_dir, error);  // before anything touches the buffer
+  if (!lock_) return false;
   OutboxOptions oo;
   oo.path = s.gateway.data_dir + "/outbox.db";
   oo.sync_full = s.buffer.sync_full;
@@ -78,6 +80,13 @@ bool Gateway::start(std::string& error) {
   nlohmann::json will = {{"state", "offline"}, {"site", s.gateway.site}, {"store", outbox_->store_uuid()}};
   uo.will_payload = will.dump();
   uplink_ = std::make_unique<MqttUplink>(std::move(uo));
+  if (!s.uplink.verify_hostname && s.uplink.url.rfind("mqtts://", 0) == 0)
+    log_->warn("[uplink] verify_hostname = false: the IOC broker's certificate is not checked against {}; anyone "
+               "holding any certificate of the pinned CA could pose as the IOC",
+               s.uplink.url);
+  if (!s.uplink.password_file.empty() && s.uplink.url.rfind("mqtt://", 0) == 0)
+    log_->warn("[uplink] the MQTT password goes over {} without TLS: anyone on the path can read it; use mqtts://",
+               s.uplink.url);
   if (s.uplink.mqtt_version != 5)
     log_->warn("the uplink speaks MQTT 3.1.1 ([uplink] mqtt_version): a broker that refuses a message (its ACL, its "
                "size limit) answers it like a stored one, so refused data would be deleted here unseen; use MQTT 5 "

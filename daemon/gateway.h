@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/clock.h"
+#include "core/data_dir_lock.h"
 #include "core/forwarder.h"
 #include "core/outbox.h"
 #include "core/pipeline.h"
@@ -57,6 +58,7 @@ class Gateway {
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer housekeeping_timer_;
   std::chrono::steady_clock::time_point started_;
+  std::unique_ptr<DataDirLock> lock_;  // first acquired, last released
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<Uplink> uplink_;
   std::unique_ptr<Forwarder> forwarder_;

@@ -10,8 +10,10 @@
 #   wronghost-server.pem / wronghost-server.key
 #                                           signed by the real CA, CN and SAN only
 #                                           DNS:wrong-host.example     (the "wrong host name" case)
+#   weakkey-server.pem / weakkey-server.key a localhost server cert with a 1024-bit RSA key (the
+#                                           "weak key" case: refused at OpenSSL security level 2)
 #
-# EC P-256 keys, SHA-256, valid for 30 days. Keys are world-readable on purpose: a Mosquitto
+# EC P-256 keys (but the weak one), SHA-256, valid for 30 days. Keys are world-readable on purpose: a Mosquitto
 # started as root drops to user "mosquitto" and must still read them. Never use these for
 # anything but tests. Silent unless something fails.
 set -euo pipefail
@@ -41,7 +43,11 @@ quiet() {
 }
 
 new_key() {
-    quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"
+    if [[ ${2:-} == rsa1024 ]]; then
+        quiet openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$1"
+    else
+        quiet openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1"
+    fi
 }
 
 serial() {
@@ -62,10 +68,10 @@ make_ca() {
         -out "$work/$name.pem"
 }
 
-# make_leaf NAME CA CN EKU SAN   (SAN may be empty)
+# make_leaf NAME CA CN EKU SAN [KEYTYPE]   (SAN may be empty; KEYTYPE rsa1024 for a weak key)
 make_leaf() {
     local name=$1 ca=$2 cn=$3 eku=$4 san=$5
-    new_key "$work/$name.key"
+    new_key "$work/$name.key" "${6:-}"
     quiet openssl req -new -sha256 -key "$work/$name.key" \
         -subj "/O=ioc-edge tests/CN=$cn" -out "$work/$name.csr"
     {
@@ -91,9 +97,10 @@ make_leaf server ca localhost serverAuth "DNS:localhost,IP:127.0.0.1,IP:::1"
 make_leaf client ca ioc-edge-client clientAuth ""
 make_leaf other-server other-ca localhost serverAuth "DNS:localhost,IP:127.0.0.1,IP:::1"
 make_leaf wronghost-server ca wrong-host.example serverAuth "DNS:wrong-host.example"
+make_leaf weakkey-server ca localhost serverAuth "DNS:localhost,IP:127.0.0.1,IP:::1" rsa1024
 
 # Publish all files together only once everything succeeded.
-for name in ca other-ca server client other-server wronghost-server; do
+for name in ca other-ca server client other-server wronghost-server weakkey-server; do
     for ext in pem key; do
         chmod 0644 "$work/$name.$ext"
         mv -f -- "$work/$name.$ext" "$dir/$name.$ext"

@@ -44,3 +44,36 @@ TEST_CASE("a server certificate for another host name is refused", "[integration
   DaemonRig rig(o);
   expect_refused(rig, "host name mismatch");
 }
+
+TEST_CASE("a server with a 1024-bit RSA key is refused (OpenSSL security level 2, not Paho's 1)",
+          "[integration][tls]") {
+  RigOptions o;
+  o.collector = false;
+  o.proxy = false;
+  o.broker.server_cert = "weakkey-server.pem";
+  o.broker.server_key = "weakkey-server.key";
+  o.broker.extra_config = "ciphers DEFAULT:@SECLEVEL=1\n";  // the broker itself must accept its weak key
+  DaemonRig rig(o);
+  expect_refused(rig, "key too weak");
+}
+
+TEST_CASE("a second daemon on the same buffer exits at once, naming the running one, and touches nothing",
+          "[integration][lock]") {
+  DaemonRig rig;
+  rig.start();
+  REQUIRE(wait_until([&] { return rig.backlog() >= 0 && rig.stat("backlog", "last_seq") > 100; }, 30s));
+  const auto log = rig.tmp().file("second.log");
+  const int rc = run_to_exit({ioc_edge_binary(), "run", "-c", rig.config_path()}, log, 15s);
+  const auto second = DaemonRig::read_log(log);
+  INFO(second);
+  CHECK(rc == 1);
+  CHECK_THAT(second, Catch::Contains("already running") && Catch::Contains("pid " + std::to_string(rig.daemon().pid())) &&
+                         Catch::Contains("ioc-edge status"));
+  CHECK_THAT(second, !Catch::Contains("opened") && !Catch::Contains("status API on"));
+  // The first one goes on as before.
+  const auto seq = rig.stat("backlog", "last_seq");
+  REQUIRE(wait_until([&] { return rig.stat("backlog", "last_seq") > seq; }, 10s));
+  CHECK(rig.daemon().running());
+  REQUIRE(rig.stop() == 0);
+  CHECK(rig.integrity_check() == "ok");
+}

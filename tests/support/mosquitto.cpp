@@ -53,10 +53,12 @@ Certs make_certs(const std::string& dir) {
   c.other_server_key = dir + "/other-server.key";
   c.wronghost_server_cert = dir + "/wronghost-server.pem";
   c.wronghost_server_key = dir + "/wronghost-server.key";
+  c.weakkey_server_cert = dir + "/weakkey-server.pem";
+  c.weakkey_server_key = dir + "/weakkey-server.key";
   for (const std::string* f : {&c.ca, &c.client_cert, &c.client_key, &c.server_cert,
                                &c.server_key, &c.other_ca, &c.other_server_cert,
                                &c.other_server_key, &c.wronghost_server_cert,
-                               &c.wronghost_server_key}) {
+                               &c.wronghost_server_key, &c.weakkey_server_cert, &c.weakkey_server_key}) {
     if (!std::filesystem::exists(*f)) {
       throw std::runtime_error("scripts/make-certs.sh did not write " + *f);
     }

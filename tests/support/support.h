@@ -137,7 +137,8 @@ int run_to_exit(std::vector<std::string> argv, const std::string& log_file,
 // Paths of the files scripts/make-certs.sh writes (see that script for what each one is).
 struct Certs {
   std::string dir, ca, client_cert, client_key, server_cert, server_key, other_ca,
-      other_server_cert, other_server_key, wronghost_server_cert, wronghost_server_key;
+      other_server_cert, other_server_key, wronghost_server_cert, wronghost_server_key, weakkey_server_cert,
+      weakkey_server_key;
 };
 
 // Runs scripts/make-certs.sh DIR (DIR is created); throws with the script's output on failure.

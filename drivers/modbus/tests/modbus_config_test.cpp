@@ -115,3 +115,37 @@ TEST_CASE("modbus config: devices on one serial line must agree on its settings"
                              "\"tram-bom\" too, which sets 19200 baud, parity even, 8 data bits, 1 stop bit; this one "
                              "sets 9600 baud, parity none, 8 data bits, 1 stop bit"));
 }
+
+TEST_CASE("modbus config: order on 16-bit types: as sent or bytes swapped", "[modbus][config]") {
+  const auto with = [](const std::string& type, const std::string& more) {
+    return load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\naddress = 0\n"
+                "type = \"" + type + "\"\n" + more);
+  };
+  // Device maps and generated templates write the order on every point.
+  for (const char* type : {"int16", "uint16"})
+    for (const char* order : {"ABCD", "CDAB", "BADC", "DCBA"}) {
+      auto res = with(type, std::string("order = \"") + order + "\"\n");
+      INFO(type << " " << order << ": " << res.diagnostics.format());
+      REQUIRE(res.settings);
+      const auto& p = static_cast<const modbus::Config&>(*res.settings->sources[0].config).points[0];
+      CHECK(modbus::to_string(p.type) == type);
+      CHECK(modbus::to_string(p.order) == order);
+    }
+  // An order that is not one of the four is still refused, at its value.
+  auto typo = with("int16", "order = \"ABDC\"\n");
+  CHECK_FALSE(typo.settings);
+  CHECK_THAT(typo.diagnostics.format(),
+             Catch::Contains("m.toml:14:9: source \"m\": point \"a\": order: \"ABDC\" is not one of \"ABCD\", \"CDAB\", \"BADC\", \"DCBA\""));
+  auto lower = with("uint16", "order = \"badc\"\n");
+  CHECK_FALSE(lower.settings);
+  CHECK_THAT(lower.diagnostics.format(), Catch::Contains("order: \"badc\" is not one of"));
+  // A bool is one bit, of a coil or of a register: no byte order.
+  auto bit = with("bool", "bit = 3\norder = \"BADC\"\n");
+  CHECK_FALSE(bit.settings);
+  CHECK_THAT(bit.diagnostics.format(),
+             Catch::Contains("m.toml:15:9: source \"m\": point \"a\": order: does not apply to type \"bool\""));
+  auto coil = load("[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1\"\n[[source.point]]\nname = \"a\"\n"
+                   "register = \"coil\"\naddress = 0\norder = \"ABCD\"\n");
+  CHECK_FALSE(coil.settings);
+  CHECK_THAT(coil.diagnostics.format(), Catch::Contains("order: does not apply to type \"bool\""));
+}

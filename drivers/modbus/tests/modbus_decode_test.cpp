@@ -71,6 +71,41 @@ TEST_CASE("modbus: integers of every width and sign, in every order", "[modbus][
   CHECK(as<double>(decode(pt(DataType::Float64), f64)) == 1.5);
 }
 
+TEST_CASE("modbus: 16-bit types in every order: ABCD and CDAB as sent, BADC and DCBA bytes swapped", "[modbus][decode]") {
+  const Order orders[] = {Order::ABCD, Order::CDAB, Order::BADC, Order::DCBA};
+  // One register, 0x1234: 4660 as sent, 0x3412 = 13330 with its bytes swapped.
+  const std::uint16_t r[] = {0x1234};
+  const std::int64_t r_expected[] = {4660, 4660, 13330, 13330};
+  // 0xFEFF: -257 / 65279 as sent; swapped 0xFFFE = -2 / 65534 (a little-endian device sending -2).
+  const std::uint16_t neg[] = {0xFEFF};
+  const std::int64_t neg_int16[] = {-257, -257, -2, -2};
+  const std::int64_t neg_uint16[] = {65279, 65279, 65534, 65534};
+  // 0x0080: 128 as sent; swapped 0x8000 = -32768 / 32768: the sign bit comes from the second byte.
+  const std::uint16_t low[] = {0x0080};
+  const std::int64_t low_int16[] = {128, 128, -32768, -32768};
+  const std::int64_t low_uint16[] = {128, 128, 32768, 32768};
+  for (int k = 0; k < 4; ++k) {
+    INFO("order " << to_string(orders[k]));
+    CHECK(as<std::int64_t>(decode(pt(DataType::Int16, orders[k]), r)) == r_expected[k]);
+    CHECK(as<std::int64_t>(decode(pt(DataType::Uint16, orders[k]), r)) == r_expected[k]);
+    CHECK(as<std::int64_t>(decode(pt(DataType::Int16, orders[k]), neg)) == neg_int16[k]);
+    CHECK(as<std::int64_t>(decode(pt(DataType::Uint16, orders[k]), neg)) == neg_uint16[k]);
+    CHECK(as<std::int64_t>(decode(pt(DataType::Int16, orders[k]), low)) == low_int16[k]);
+    CHECK(as<std::int64_t>(decode(pt(DataType::Uint16, orders[k]), low)) == low_uint16[k]);
+  }
+  // The swap comes before scale and offset: 1234 sent little-endian (0xD204), scaled.
+  auto p = pt(DataType::Int16, Order::DCBA);
+  p.scale = 0.1;
+  p.offset = -10;
+  const std::uint16_t le[] = {0xD204};
+  CHECK(as<double>(decode(p, le)) == Approx(113.4));
+  // The byte order of one register on its own.
+  CHECK(ordered_bytes(r, 1, Order::ABCD) == std::vector<std::uint8_t>{0x12, 0x34});
+  CHECK(ordered_bytes(r, 1, Order::CDAB) == std::vector<std::uint8_t>{0x12, 0x34});
+  CHECK(ordered_bytes(r, 1, Order::BADC) == std::vector<std::uint8_t>{0x34, 0x12});
+  CHECK(ordered_bytes(r, 1, Order::DCBA) == std::vector<std::uint8_t>{0x34, 0x12});
+}
+
 TEST_CASE("modbus: scale and offset, bits, strings, NaN", "[modbus][decode]") {
   auto p = pt(DataType::Int16);
   p.scale = 0.1;
@@ -154,4 +189,15 @@ TEST_CASE("modbus probe: shows every type in every order", "[modbus][probe]") {
   CHECK_THAT(s, Catch::Contains("float32"));
   CHECK_THAT(s, Catch::Contains("25.5"));
   CHECK_THAT(s, Catch::Contains("ABCD") && Catch::Contains("CDAB") && Catch::Contains("BADC") && Catch::Contains("DCBA"));
+}
+
+TEST_CASE("modbus probe: shows each register as sent and with its bytes swapped", "[modbus][probe]") {
+  std::ostringstream out;
+  print_decodings({0x1234, 0xFEFF}, 100, out);
+  const auto s = out.str();
+  INFO(s);
+  CHECK_THAT(s, Catch::Contains("16-bit values at each address, as sent (ABCD, CDAB) and with the two bytes swapped (BADC, DCBA):\n"));
+  CHECK_THAT(s, Catch::Contains("address  hex     uint16  int16   uint16 BADC  int16 BADC\n"));
+  CHECK_THAT(s, Catch::Contains("\n100      0x1234  4660    4660    13330        13330\n"));
+  CHECK_THAT(s, Catch::Contains("\n101      0xfeff  65279   -257    65534        -2\n"));
 }
