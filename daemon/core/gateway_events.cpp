@@ -8,11 +8,12 @@ namespace {
 
 constexpr std::size_t kMaxRangesPerEvent = 1000;
 
-Envelope gateway_event(std::string_view point, std::string value_json, std::int64_t ts_ms) {
+Envelope gateway_event(std::string_view point, std::string value_json, std::int64_t ts_ms,
+                       std::string_view source = kGatewaySource, Priority prio = Priority::System) {
   Envelope e;
-  e.prio = Priority::System;
+  e.prio = prio;
   e.kind = Kind::Event;
-  e.source = std::string(kGatewaySource);
+  e.source = std::string(source);
   Reading r;
   r.point = std::string(point);
   r.ts_ms = ts_ms;
@@ -75,6 +76,15 @@ Envelope rejected_event(const Refusal& r, std::int64_t ts_ms) {
   append_json_string(v, r.source);
   v += ":" + std::to_string(r.readings) + "}}";
   return gateway_event("rejected", std::move(v), ts_ms);
+}
+
+Envelope refused_event(std::string_view source, std::uint64_t count, std::int64_t from_ms, std::int64_t to_ms,
+                       std::string_view reason, std::int64_t ts_ms) {
+  std::string v = "{\"event\":\"refused\",\"count\":" + std::to_string(count) + ",\"from\":\"" +
+                  format_rfc3339_ms(from_ms) + "\",\"to\":\"" + format_rfc3339_ms(to_ms) + "\",\"reason\":";
+  append_json_string(v, reason);
+  v += "}";
+  return gateway_event("refused", std::move(v), ts_ms, source, Priority::High);
 }
 
 std::string mqtt_reason_text(int rc) {

@@ -36,6 +36,12 @@ struct Refusal {
 };
 Envelope rejected_event(const Refusal& r, std::int64_t ts_ms);
 
+// Readings of `source` that the outbox refused (full disk, overload) and that therefore have no
+// seq: how many, over which span of time and why. Sent by the source's pipeline once storage takes
+// data again, on {prefix}/event/{source}, so the IOC can tell "not measured" from "lost at the office".
+Envelope refused_event(std::string_view source, std::uint64_t count, std::int64_t from_ms, std::int64_t to_ms,
+                       std::string_view reason, std::int64_t ts_ms);
+
 // MQTT 5 reason codes in words, as the log, the status API and the rejected event say them.
 std::string mqtt_reason_text(int reason_code);
 

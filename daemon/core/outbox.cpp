@@ -869,6 +869,7 @@ void Outbox::refresh_stats_after_delete() {
   Stmt fc(db_, "PRAGMA freelist_count");
   if (fc && fc.step() == SQLITE_ROW) free_pages = fc.i64(0);
   file_bytes_ = static_cast<std::uint64_t>((pages - free_pages) * page_size_);
+  free_page_bytes_ = static_cast<std::uint64_t>(free_pages * page_size_);
 }
 
 void Outbox::enforce_limits() {
@@ -1033,18 +1034,30 @@ void Outbox::notify_commit() {
 
 void Outbox::set_fault(const std::string& what) {
   std::lock_guard lk(mu_);
-  if (fault_ != what) log_->error("{}; refusing new data and keeping what is stored; retrying every {} ms", what,
+  // One line per change of state, not per refusal (the numbers in the text change all the time).
+  const auto kind = [](const std::string& s) { return s.substr(0, s.find(':')); };
+  if (fault_.empty() || kind(fault_) != kind(what)) log_->error("{}; refusing new data and keeping what is stored; retrying every {} ms", what,
                                   opts_.fault_probe.count());
   fault_ = what;
   fault_probe_at_ = clock_.steady() + opts_.fault_probe;
 }
 
 void Outbox::clear_fault() {
+  {
+    std::lock_guard lk(mu_);
+    if (fault_.empty()) return;
+  }
+  // A delete that succeeded does not mean there is room for new data: one state change, one line.
+  if (low_on_disk()) return;
   std::lock_guard lk(mu_);
-  if (fault_.empty()) return;
   log_->warn("storage recovered ({} cleared); accepting data again", fault_);
   fault_.clear();
-  ensure_reserve();
+  // The reserve comes back only where the disk has room for it besides the headroom; otherwise the
+  // space would be taken from the data that just got room again.
+  struct statvfs st {};
+  if (::statvfs(dir_.c_str(), &st) == 0 &&
+      static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize >= reserve_bytes() + headroom_bytes() / 2)
+    ensure_reserve();
 }
 
 std::uint64_t Outbox::headroom_bytes() const {
@@ -1057,9 +1070,13 @@ std::optional<std::string> Outbox::low_on_disk() const {
   struct statvfs st {};
   if (::statvfs(dir_.c_str(), &st) != 0) return std::nullopt;
   const auto free_bytes = static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize;
-  if (free_bytes >= headroom_bytes() / 2) return std::nullopt;
+  // Pages freed inside the database by deletes are reused by new data without growing the file
+  // (the file never shrinks): they are room too. The WAL still needs the disk itself.
+  const auto reusable = free_page_bytes_.load();
+  if (free_bytes >= headroom_bytes() / 4 && free_bytes + reusable >= headroom_bytes() / 2) return std::nullopt;
   return "disk full: cannot store new data in " + opts_.path + ": " + std::to_string(free_bytes / 1024) +
-         " KiB free, and " + std::to_string(headroom_bytes() / 2 / 1024) +
+         " KiB free on the disk and " + std::to_string(reusable / 1024) + " KiB free inside the buffer, and " +
+         std::to_string(headroom_bytes() / 2 / 1024) +
          " KiB are kept free so that delivered data can always be deleted";
 }
 

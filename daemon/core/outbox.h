@@ -44,7 +44,9 @@
 //     a probe (every second) succeeds. A failed fsync is never retried: the process exits and
 //     systemd restarts it (docs/dependencies.md).
 //     Appends are refused while less than half the headroom (max_size / 32, 2..64 MiB) is free
-//     on the disk, so deletes and checkpoints always have room; a reserve file (<path>.reserve,
+//     on the disk, counting the pages deletes freed inside the database (new data reuses them;
+//     the file never shrinks) but never less than a quarter of it on the disk itself (the WAL),
+//     so deletes and checkpoints always have room; a refusal and a recovery are one log line each; a reserve file (<path>.reserve,
 //     the other half) holds space against other programs and is released if even a delete fails;
 //     it is set aside again once writes succeed. The WAL is kept under a quarter of the headroom.
 //  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
@@ -259,6 +261,7 @@ class Outbox {
   ProgressStamp progress_;  // the writer's last loop turn or committed transaction; clear once it exits
   std::atomic<std::int64_t> last_seq_{0};
   std::atomic<std::uint64_t> file_bytes_{0};
+  std::atomic<std::uint64_t> free_page_bytes_{0};  // pages freed by deletes, reused by new data
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
   std::vector<SeqRange> deferred_removes_;  // deletes that failed on a full disk, retried at the next probe

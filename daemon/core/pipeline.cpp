@@ -1,5 +1,7 @@
 #include "core/pipeline.h"
 
+#include "core/gateway_events.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -142,11 +144,50 @@ void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::
       counters_.stored += n;
       counters_.last_ok_ms = wall_ms();
       out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
+      report_refused();  // storage takes data again: tell the IOC what it could not take
     } else {
       counters_.refused += n;
+      if (res.status != AppendStatus::Stopped) note_refused(n, res.error);
       out = {SinkStatus::Refused, res.error, 0, 0};
     }
     if (done) done(out);
+  });
+}
+
+void SourcePipeline::note_refused(std::size_t n, const std::string& reason) {
+  const auto now = wall_ms();
+  std::lock_guard lk(refused_mu_);
+  if (unreported_ == 0) {
+    refused_from_ms_ = now;
+    refused_reason_ = reason;
+  }
+  unreported_ += n;
+  refused_to_ms_ = now;
+}
+
+void SourcePipeline::report_refused() {
+  std::uint64_t n;
+  std::int64_t from, to;
+  std::string reason;
+  {
+    std::lock_guard lk(refused_mu_);
+    if (unreported_ == 0) return;
+    n = std::exchange(unreported_, 0);
+    from = refused_from_ms_;
+    to = refused_to_ms_;
+    reason = std::move(refused_reason_);
+  }
+  std::vector<NewRecord> one;
+  one.push_back(refused_event(source_, n, from, to, reason, wall_ms()));
+  log_->warn("source \"{}\": {} readings made between {} and {} were refused by the buffer ({}); the IOC is told",
+             source_, n, format_rfc3339_ms(from), format_rfc3339_ms(to), reason);
+  outbox_.append(std::move(one), [this, n, from, to, reason](const AppendResult& res) {
+    if (res.status == AppendStatus::Committed || res.status == AppendStatus::Stopped) return;
+    std::lock_guard lk(refused_mu_);  // refused again: keep counting, report with the next
+    if (unreported_ == 0) refused_reason_ = reason;
+    unreported_ += n;
+    refused_from_ms_ = unreported_ == n ? from : std::min(refused_from_ms_, from);
+    refused_to_ms_ = std::max(refused_to_ms_, to);
   });
 }
 

@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include <mutex>
+
 #include "core/log.h"
 #include "core/outbox.h"
 #include "core/source.h"
@@ -37,6 +39,9 @@ class SourcePipeline final : public Sink {
   void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
   void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done);
 
+  void note_refused(std::size_t n, const std::string& reason);
+  void report_refused();
+
   Outbox& outbox_;
   std::string source_;
   Priority prio_;
@@ -44,6 +49,11 @@ class SourcePipeline final : public Sink {
   PipelineLimits limits_;
   std::shared_ptr<spdlog::logger> log_;
   RateLimit invalid_log_{std::chrono::seconds(60)};
+  // Readings the outbox refused and the IOC has not heard of yet (guarded by refused_mu_).
+  std::mutex refused_mu_;
+  std::uint64_t unreported_ = 0;
+  std::int64_t refused_from_ms_ = 0, refused_to_ms_ = 0;
+  std::string refused_reason_;
 };
 
 // Why a reading cannot be stored as it is, or empty if it can (names and values bounded, UTF-8).

@@ -80,3 +80,64 @@ TEST_CASE("a full disk refuses new data with a clear error, keeps what is stored
   // The refusal came from the headroom check, before SQLite ran out of disk.
   CHECK_THAT(rig.daemon_log(), Catch::Contains("KiB are kept free so that delivered data can always be deleted"));
 }
+
+TEST_CASE("after a full disk drains, new data is stored again and the IOC hears what was refused",
+          "[integration][diskfull]") {
+  TempDir mnt;
+  SmallDisk disk(mnt.file("disk"), "6m");
+  RigOptions o;
+  o.data_dir = mnt.file("disk") + "/data";
+  o.extra_buffer = "max_size = \"16MiB\"\n";
+  o.sources = "[[source]]\nname = \"tram-bom-1\"\ntype = \"generator\"\nrate = 20000\npoints = 8\n";
+  DaemonRig rig(o);
+  rig.proxy().cut();
+  const auto filler = mnt.file("disk") + "/filler";
+  {
+    std::ofstream f(filler, std::ios::binary);
+    const std::string block(1 << 16, 'x');
+    for (int i = 0; i < 40; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size()));
+  }
+  rig.start();
+  REQUIRE(wait_until([&] { return !rig.status()["backlog"]["fault"].is_null(); }, 30s));
+  REQUIRE(wait_until([&] { return rig.status()["sources"][0]["refused"].get<std::int64_t>() > 1000; }, 30s));
+
+  // The link returns and the backlog drains; the disk stays as full as before (the database file
+  // does not shrink), yet its freed pages are room: data is stored again, for good.
+  rig.proxy().restore();
+  REQUIRE(wait_until([&] { return rig.status()["backlog"]["fault"].is_null(); }, 60s));
+  const auto stored = rig.status()["sources"][0]["stored"].get<std::int64_t>();
+  REQUIRE(wait_until([&] { return rig.status()["sources"][0]["stored"].get<std::int64_t>() > stored + 50000; }, 30s));
+  const auto st = rig.status();
+  CHECK(st["backlog"]["fault"].is_null());
+  CHECK(http_get(rig.status_port(), "/healthz").status == 200);
+  const auto refused = st["sources"][0]["refused"].get<std::int64_t>();
+
+  // The IOC hears how many readings were refused, from which source and over which span.
+  std::int64_t reported = 0;
+  REQUIRE(wait_until([&] {
+    reported = 0;
+    for (const auto& batch : rig.collector().json_on("/event/tram-bom-1"))
+      for (const auto& r : batch["readings"])
+        if (r["value"]["event"] == "refused") {
+          CHECK(r["source"] == "tram-bom-1");
+          CHECK_THAT(r["value"]["reason"].get<std::string>(), Catch::Contains("disk full"));
+          CHECK(r["value"]["from"].get<std::string>() <= r["value"]["to"].get<std::string>());
+          reported += r["value"]["count"].get<std::int64_t>();
+        }
+    return reported > 0;
+  }, 30s));
+  CHECK(reported <= refused);
+  CHECK(reported >= 1000);
+  // One line per change of state, not a flood.
+  const auto log = rig.daemon_log();
+  std::size_t full_lines = 0, recovered_lines = 0;
+  for (auto at = log.find("refusing new data"); at != std::string::npos; at = log.find("refusing new data", at + 1))
+    ++full_lines;
+  for (auto at = log.find("storage recovered"); at != std::string::npos; at = log.find("storage recovered", at + 1))
+    ++recovered_lines;
+  CHECK(full_lines <= 3);
+  CHECK(recovered_lines <= 3);
+  CHECK(recovered_lines >= 1);
+  REQUIRE(rig.stop() == 0);
+  CHECK(rig.validate_against_schema() == 0);
+}
