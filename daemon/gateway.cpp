@@ -227,7 +227,7 @@ std::string Gateway::heartbeat_json() const {
       {"version", IOC_EDGE_VERSION},
       {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - started_).count()},
       {"backlog", st.pending},
-      {"oldest_age_s", st.oldest_at_ms ? (now - st.oldest_at_ms) / 1000.0 : 0.0},
+      {"oldest_age_s", st.oldest_age_ms / 1000.0},
       {"held", st.held},
       {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)},
   };
@@ -285,7 +285,7 @@ std::string Gateway::status_json() const {
       {"backlog",
        {{"readings", st.pending},
         {"by_priority", by_prio},
-        {"oldest_age_s", st.oldest_at_ms ? (now - st.oldest_at_ms) / 1000.0 : 0.0},
+        {"oldest_age_s", st.oldest_age_ms / 1000.0},
         {"last_seq", st.last_seq},
         {"file_bytes", st.file_bytes},
         {"max_bytes", settings_.buffer.max_size},

@@ -276,6 +276,21 @@ bool Outbox::open_db(std::string& error) {
     exec(("PRAGMA wal_autocheckpoint=" + std::to_string(std::max<std::int64_t>(64, wal_pages))).c_str());
     exec(("PRAGMA journal_size_limit=" + std::to_string(headroom_bytes() / 4)).c_str());
   }
+  {  // The store clock (invariant 8), or its start: the wall clock, which older rows' `at` used.
+    store_clock_base_ = clock_.now_ms();
+    Stmt get(db_, "SELECT value FROM meta WHERE key='clock'");
+    if (get && get.step() == SQLITE_ROW) {
+      store_clock_base_ = get.i64(0);
+    } else {
+      Stmt put(db_, "INSERT OR REPLACE INTO meta VALUES('clock', ?)");
+      put.bind(1, store_clock_base_);
+      if (put.step() != SQLITE_DONE) {
+        error = "cannot write the store clock to " + opts_.path + ": " + errmsg();
+        return false;
+      }
+    }
+    store_clock_steady_ = clock_.steady();
+  }
   {
     Stmt counts(db_, "SELECT key, value FROM meta WHERE key LIKE 'count.%'");
     while (counts && counts.step() == SQLITE_ROW) {
@@ -465,7 +480,8 @@ OutboxStats Outbox::stats() const {
     s.pending_by_prio[p] = pending_by_prio_[p].load();
     s.pending += s.pending_by_prio[p];
   }
-  s.oldest_at_ms = oldest_at_ms_;
+  const auto oldest = oldest_at_ms_.load();
+  s.oldest_age_ms = oldest ? std::max<std::int64_t>(0, store_now() - oldest) : 0;
   s.held = held_;
   s.last_seq = last_seq_;
   s.file_bytes = file_bytes_;
@@ -489,10 +505,17 @@ void Outbox::stop() {
   if (db_) {
     sqlite3_finalize(insert_stmt_);
     insert_stmt_ = nullptr;
+    // The store clock resumes from here at the next start (invariant 8); the writer has exited.
+    exec(("UPDATE meta SET value = " + std::to_string(store_now()) + " WHERE key = 'clock'").c_str());
     sqlite3_close_v2(db_);  // checkpoints the WAL into the database
     db_ = nullptr;
     log_->info("closed (last seq {}, {} readings pending)", last_seq_.load(), stats().pending);
   }
+}
+
+std::int64_t Outbox::store_now() const {
+  return store_clock_base_ +
+         std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - store_clock_steady_).count();
 }
 
 std::chrono::milliseconds Outbox::stalled_for() const { return progress_.stalled_for(clock_); }
@@ -549,7 +572,7 @@ void Outbox::run() {
 
 void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
                           std::vector<SeqRange>& removes, bool keep_fault) {
-  const std::int64_t now = clock_.now_ms();
+  const std::int64_t now = store_now();
   std::int64_t delta[kPriorityLevels] = {};
   std::int64_t removed_now = 0, held_delta = 0;
   std::int64_t first_seq = 0, last_seq = 0;
@@ -632,6 +655,9 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
         upd.bind(1, held_delta).bind(2, key);
         if (upd.step() != SQLITE_DONE) fail("update counters");
       }
+      Stmt clk(db_, "UPDATE meta SET value = ? WHERE key = 'clock'");  // invariant 8: resumed from here
+      clk.bind(1, now);
+      if (failed_step.empty() && clk.step() != SQLITE_DONE) fail("update the store clock");
     }
     if (failed_step.empty() && !exec("COMMIT")) fail("commit");
   }
@@ -763,7 +789,7 @@ bool Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
   }
   const bool with_event = event && held_now > 0;
   if (ok && with_event) {
-    ok = insert_envelope(*event, seq + event->count, now);
+    ok = insert_envelope(*event, seq + event->count, store_now());
     if (ok) {
       seq += event->count;
       Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
@@ -892,7 +918,7 @@ void Outbox::enforce_limits() {
   // Age: checked every few seconds, oldest first; seq order is enqueue order.
   if (opts_.max_age_ms > 0 && clock_.steady() >= next_age_check_) {
     next_age_check_ = clock_.steady() + std::chrono::seconds(5);
-    const std::int64_t cutoff = clock_.now_ms() - opts_.max_age_ms;
+    const std::int64_t cutoff = store_now() - opts_.max_age_ms;
     for (int round = 0; round < 100; ++round) {
       if (oldest_at_ms_ == 0 || oldest_at_ms_ >= cutoff) break;
       bool any = false;
@@ -956,7 +982,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
     ok = dh.step() == SQLITE_DONE;
   }
   std::int64_t gap_seq = last_seq_;
-  const auto now = clock_.now_ms();
+  const auto now = store_now();
   for (std::size_t i = 0; ok && i < events.size(); ++i) {
     ok = insert_envelope(events[i], gap_seq + 1, now);
     if (ok) ++gap_seq;

@@ -49,6 +49,12 @@
 //     so deletes and checkpoints always have room; a refusal and a recovery are one log line each; a reserve file (<path>.reserve,
 //     the other half) holds space against other programs and is released if even a delete fails;
 //     it is set aside again once writes succeed. The WAL is kept under a quarter of the headroom.
+//  8. Ages are measured on the store clock, not the wall clock: `at` is the store clock at append,
+//     and the store clock is monotonic time while the daemon runs, persisted in each commit and
+//     resumed at start (it began at the wall time when the store was made or upgraded, so rows
+//     of older versions keep their ages). A wall clock that steps (an office box without a working
+//     RTC that boots at an old date, then NTP steps it by weeks) neither evicts what waited for
+//     the link nor stops eviction; time the daemon was not running does not age data.
 //  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
 //     disk, decides what is dropped when the office is offline for long.
 //
@@ -135,7 +141,7 @@ struct OutboxStats {
   std::int64_t pending = 0;           // readings in the table (held ones included)
   std::int64_t held = 0;              // readings set aside because the IOC broker refused them
   std::int64_t pending_by_prio[kPriorityLevels] = {};
-  std::int64_t oldest_at_ms = 0;      // enqueue time of the oldest pending reading, 0 if none
+  std::int64_t oldest_age_ms = 0;     // how long the oldest pending reading has waited (the store clock), 0 if none
   std::int64_t last_seq = 0;          // highest seq ever committed
   std::uint64_t file_bytes = 0;       // pages in use * page size
   std::uint64_t appended = 0;         // readings committed since start
@@ -255,7 +261,11 @@ class Outbox {
 
   // Stats written by the writer thread.
   std::atomic<std::int64_t> pending_by_prio_[kPriorityLevels] = {};
-  std::atomic<std::int64_t> oldest_at_ms_{0};
+  std::atomic<std::int64_t> oldest_at_ms_{0};  // the store clock at the oldest append
+  // The store clock (invariant 8): its value at open and the steady time then.
+  std::int64_t store_clock_base_ = 0;
+  std::chrono::steady_clock::time_point store_clock_steady_{};
+  std::int64_t store_now() const;
   std::atomic<std::int64_t> held_{0};
   std::vector<HeldEntry> held_entries_;  // guarded by mu_
   ProgressStamp progress_;  // the writer's last loop turn or committed transaction; clear once it exits

@@ -134,8 +134,11 @@ void parse_point(const toml::table& t, Diagnostics& diag, const std::string& con
     r.error_here("a bool from a " + kind + " register needs bit (0..15)");
   if ((p.type == DataType::Bool || p.type == DataType::String) && (t.get("scale") || t.get("offset")))
     r.error_here("scale and offset apply only to numeric types");
-  if (t.get("order") && width(p) < 2 && p.type != DataType::String)
-    r.error_at_key("order", "applies only to multi-register types (int32, uint32, int64, uint64, float32, float64, string)");
+  // Every type read from whole registers takes `order`; on int16 and uint16 BADC and DCBA swap the
+  // register's two bytes. A bool is one bit (of a coil or of a register) and has no byte order.
+  if (t.get("order") && p.type == DataType::Bool)
+    r.error_at_key("order", "does not apply to type \"bool\" (one bit); byte orders are for int16, uint16, int32, uint32, "
+                            "int64, uint64, float32, float64 and string");
   if (static_cast<int>(p.address) + width(p) - 1 > 65535)
     r.error_at_key("address", "the point runs past address 65535");
   const int limit = bit_kind ? c.max_bits : c.max_registers;

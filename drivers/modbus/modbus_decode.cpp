@@ -50,10 +50,10 @@ Decoded decode(const Point& p, const std::uint16_t* regs) {
       d.value = ((regs[0] >> p.bit) & 1) != 0;
       break;
     case DataType::Int16:
-      d.value = scaled(p, static_cast<std::int16_t>(regs[0]));
+      d.value = scaled(p, static_cast<std::int16_t>(static_cast<std::uint16_t>(be_uint(ordered_bytes(regs, 1, p.order)))));
       break;
     case DataType::Uint16:
-      d.value = scaled(p, regs[0]);
+      d.value = scaled(p, static_cast<std::int64_t>(be_uint(ordered_bytes(regs, 1, p.order))));
       break;
     case DataType::Int32:
       d.value = scaled(p, static_cast<std::int32_t>(static_cast<std::uint32_t>(be_uint(ordered_bytes(regs, 2, p.order)))));

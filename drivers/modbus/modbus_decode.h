@@ -11,7 +11,8 @@
 namespace ioc_edge::modbus {
 
 // The raw bytes of `count` registers, most significant byte of the value first, after applying
-// `order`: ABCD as sent; CDAB words reversed; BADC bytes swapped in each word; DCBA both.
+// `order`: ABCD as sent; CDAB words reversed; BADC bytes swapped in each word; DCBA both. For one
+// register (int16, uint16) that is: ABCD and CDAB as sent, BADC and DCBA its two bytes swapped.
 std::vector<std::uint8_t> ordered_bytes(const std::uint16_t* regs, int count, Order order);
 
 // The value of `p` from its registers (`regs` points at the point's first register), scaled.

@@ -36,12 +36,14 @@ std::string cell(DataType t, Order o, const std::uint16_t* regs) {
 
 void print_decodings(const std::vector<std::uint16_t>& regs, int address, std::ostream& out) {
   const int n = static_cast<int>(regs.size());
-  out << "address  hex     uint16  int16\n";
+  out << "16-bit values at each address, as sent (ABCD, CDAB) and with the two bytes swapped (BADC, DCBA):\n";
+  out << "address  hex     uint16  int16   uint16 BADC  int16 BADC\n";
   for (int i = 0; i < n; ++i) {
+    const std::uint16_t* r = regs.data() + i;
     out << std::left << std::setw(9) << address + i << "0x" << std::right << std::hex << std::setw(4)
-        << std::setfill('0') << regs[static_cast<std::size_t>(i)] << std::dec << std::setfill(' ') << "  "
-        << std::left << std::setw(8) << regs[static_cast<std::size_t>(i)]
-        << static_cast<std::int16_t>(regs[static_cast<std::size_t>(i)]) << "\n";
+        << std::setfill('0') << *r << std::dec << std::setfill(' ') << "  " << std::left << std::setw(8)
+        << cell(DataType::Uint16, Order::ABCD, r) << std::setw(8) << cell(DataType::Int16, Order::ABCD, r)
+        << std::setw(13) << cell(DataType::Uint16, Order::BADC, r) << cell(DataType::Int16, Order::BADC, r) << "\n";
   }
   const Order orders[] = {Order::ABCD, Order::CDAB, Order::BADC, Order::DCBA};
   for (const auto& [width, types] : {std::pair{2, std::vector{DataType::Float32, DataType::Int32, DataType::Uint32}},

@@ -136,7 +136,7 @@ TEST_CASE("counters survive a restart without a table scan", "[outbox]") {
   CHECK(st.pending_by_prio[static_cast<int>(Priority::High)] == 5);
   CHECK(st.pending_by_prio[static_cast<int>(Priority::Low)] == 5);
   CHECK(st.last_seq == 12);
-  CHECK(st.oldest_at_ms == clock.now_ms());
+  CHECK(st.oldest_age_ms == 0);
 }
 
 TEST_CASE("max_size evicts the oldest lowest-priority records with an exact gap event", "[outbox][eviction]") {
@@ -712,4 +712,43 @@ TEST_CASE("a held record that is acknowledged after all leaves the held count", 
   CHECK(ob->stats().pending == 2);
   ob->stop();
   CHECK(query_text(dir.file("o.db"), "SELECT value FROM meta WHERE key='held'") == "2");
+}
+
+TEST_CASE("ages follow the store clock: wall clock steps of 40 days neither evict nor stop eviction",
+          "[outbox][clock]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  constexpr std::int64_t kDay = 86'400'000;
+  OutboxOptions o{dir.file("o.db")};
+  o.max_age_ms = 30 * kDay;
+  {  // An RTC-less box boots 40 days behind and buffers during an outage.
+    clock.wall_ms_ -= 40 * kDay;
+    auto ob = open(o, clock);
+    append_sync(*ob, records(498));
+    clock.steady_ms_ += 60'000;
+    ob->flush();
+  }
+  // NTP steps the clock forward by 40 days and the daemon restarts: nothing is dropped as old.
+  clock.wall_ms_ += 40 * kDay;
+  clock.steady_ms_ += 5'000;
+  {
+    auto ob = open(o, clock);
+    append_sync(*ob, records(1));  // a write; the age check runs
+    clock.steady_ms_ += 10'000;
+    ob->flush();
+    ob->flush();
+    const auto st = ob->stats();
+    CHECK(st.evicted == 0);
+    CHECK(st.pending == 499);
+    CHECK(st.oldest_age_ms >= 60'000);
+    CHECK(st.oldest_age_ms < 5 * 60'000);  // about a minute of running, not 40 days
+    // A step back by 40 days while running: ages stay positive and keep growing.
+    clock.wall_ms_ -= 40 * kDay;
+    clock.steady_ms_ += 1'000;
+    CHECK(ob->stats().oldest_age_ms > st.oldest_age_ms);
+    // ... and eviction still happens once the data really is 30 days old.
+    clock.steady_ms_ += 31 * kDay;
+    append_sync(*ob, records(1));
+    REQUIRE(test::wait_until([&] { ob->flush(); return ob->stats().evicted == 499; }, 10s));
+  }
 }

@@ -117,6 +117,10 @@ Layout known_values(const std::string& reg) {
   };
   add({0xFFFE}, "i16", "int16", "");
   add({0xFFFE}, "u16", "uint16", "");
+  // -2 / 65534 = 0xFFFE from a device sending 16-bit registers little-endian, and as sent
+  add({0xFEFF}, "i16_badc", "int16", "order = \"BADC\"\n");
+  add({0xFEFF}, "u16_dcba", "uint16", "order = \"DCBA\"\n");
+  add({0xFFFE}, "i16_cdab", "int16", "order = \"CDAB\"\n");
   add({1234}, "scaled", "int16", "scale = 0.1\noffset = -10.0\n");
   add({0x0008}, "flag3", "bool", "bit = 3\n");
   // float32 25.5 = 0x41CC0000 in each order
@@ -141,6 +145,9 @@ Layout known_values(const std::string& reg) {
 void check_known_values(Rig& rig) {
   CHECK(num(rig.latest("i16", good)) == -2);
   CHECK(num(rig.latest("u16", good)) == 65534);
+  CHECK(num(rig.latest("i16_badc", good)) == -2);
+  CHECK(num(rig.latest("u16_dcba", good)) == 65534);
+  CHECK(num(rig.latest("i16_cdab", good)) == -2);
   CHECK(num(rig.latest("scaled", good)) == Approx(113.4));
   CHECK(std::get<bool>(rig.latest("flag3", good).value));
   for (const char* n : {"f32_abcd", "f32_cdab", "f32_badc", "f32_dcba"}) CHECK(num(rig.latest(n, good)) == 25.5);
