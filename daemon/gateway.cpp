@@ -119,7 +119,7 @@ bool Gateway::start(std::string& error) {
     const PipelineLimits limits{s.uplink.batch_max_readings,
                                 s.uplink.batch_max_bytes > overhead ? s.uplink.batch_max_bytes - overhead : 64,
                                 s.uplink.blob_max_bytes, s.uplink.mqtt_version == 5};
-    slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, limits);
+    slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, limits, clock_);
     SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
     slot.source = ss.driver->create(std::move(ctx), ss.config);
     if (!slot.source) {

@@ -14,6 +14,9 @@ class Clock {
   virtual std::int64_t now_ms() const = 0;
   // Monotonic time for intervals and deadlines.
   virtual std::chrono::steady_clock::time_point steady() const = 0;
+  // Whether the wall clock is known to be right (synchronized by NTP). Readings stored while it is
+  // not are marked (docs/schema/README.md), so the IOC does not trust their ts blindly.
+  virtual bool synchronized() const { return true; }
 };
 
 class SystemClock final : public Clock {
@@ -24,6 +27,14 @@ class SystemClock final : public Clock {
         .count();
   }
   std::chrono::steady_clock::time_point steady() const override { return std::chrono::steady_clock::now(); }
+  // The kernel's view (adjtimex: STA_UNSYNC is cleared by an NTP client such as systemd-timesyncd or
+  // chrony once it has set the clock); where the sandbox denies adjtimex, systemd-timesyncd's
+  // /run/systemd/timesync/synchronized. Asked at most once a second.
+  bool synchronized() const override;
+
+ private:
+  mutable std::atomic<std::int64_t> sync_checked_ms_{0};
+  mutable std::atomic<bool> synced_{true};
 };
 
 // When a worker thread last made progress, for the watchdog: marked by the thread, read by the

@@ -36,8 +36,9 @@ std::string invalid_reason(const Reading& r) {
 }
 
 SourcePipeline::SourcePipeline(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters,
-                               PipelineLimits limits)
+                               PipelineLimits limits, const Clock& clock)
     : outbox_(outbox),
+      clock_(clock),
       source_(std::move(source)),
       prio_(prio),
       counters_(counters),
@@ -96,7 +97,9 @@ void SourcePipeline::refuse_invalid(std::size_t readings, const std::string& why
 void SourcePipeline::store(std::vector<Reading> readings, Kind kind, Priority prio,
                            std::function<void(const SinkResult&)> done) {
   std::vector<NewRecord> records;
+  const bool unsynced = !clock_.synchronized();
   for (auto& r : readings) {
+    r.clock_unsynchronized = unsynced;
     if (auto why = invalid_reason(r); !why.empty()) {
       refuse_invalid(readings.size(), why, done);
       return;

@@ -28,7 +28,8 @@ struct PipelineLimits {
 
 class SourcePipeline final : public Sink {
  public:
-  SourcePipeline(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters, PipelineLimits limits);
+  SourcePipeline(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters, PipelineLimits limits,
+                 const Clock& clock);
 
   void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) override;
   void event(Reading e, std::function<void(const SinkResult&)> done) override;
@@ -43,6 +44,7 @@ class SourcePipeline final : public Sink {
   void report_refused();
 
   Outbox& outbox_;
+  const Clock& clock_;
   std::string source_;
   Priority prio_;
   SourceCounters& counters_;

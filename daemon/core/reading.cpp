@@ -9,6 +9,7 @@
 
 namespace ioc_edge {
 
+
 std::string_view to_string(Quality q) {
   switch (q) {
     case Quality::Good: return "good";
@@ -174,6 +175,7 @@ void append_reading_json(std::string& out, std::string_view source, const Readin
     out += ",\"error\":";
     append_json_string(out, r.error);
   }
+  if (r.clock_unsynchronized) out += ",\"clock\":\"unsynchronized\"";
   out += '}';
 }
 

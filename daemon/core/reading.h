@@ -33,6 +33,7 @@ struct Reading {
   std::string unit;
   Quality quality = Quality::Good;
   std::string error;  // why the value is bad or uncertain; empty otherwise
+  bool clock_unsynchronized = false;  // ts came from a clock not known to be right (set by the pipeline)
 };
 
 std::string_view to_string(Quality q);

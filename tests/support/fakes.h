@@ -18,12 +18,14 @@ class FakeClock final : public Clock {
   std::chrono::steady_clock::time_point steady() const override {
     return std::chrono::steady_clock::time_point(std::chrono::milliseconds(steady_ms_.load()));
   }
+  bool synchronized() const override { return synced_.load(); }
   void advance(std::chrono::milliseconds d) {
     wall_ms_ += d.count();
     steady_ms_ += d.count();
   }
   std::atomic<std::int64_t> wall_ms_{1'764'000'000'000};  // 2025-11-24
   std::atomic<std::int64_t> steady_ms_{1'000'000};
+  std::atomic<bool> synced_{true};
 };
 
 // Records every publish; the test decides when and how each one completes.

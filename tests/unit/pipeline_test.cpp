@@ -30,7 +30,7 @@ struct Rig {
     o.sync_full = false;
     outbox = Outbox::open(o, clock, err);
     REQUIRE(outbox);
-    pipeline = std::make_unique<SourcePipeline>(*outbox, "dong-ho", Priority::Normal, counters, limits);
+    pipeline = std::make_unique<SourcePipeline>(*outbox, "dong-ho", Priority::Normal, counters, limits, clock);
   }
   SinkResult push(std::vector<Reading> readings) {
     std::promise<SinkResult> p;
@@ -146,4 +146,18 @@ TEST_CASE("a value that is not a finite number is stored as a bad reading", "[pi
   CHECK(j["quality"] == "bad");
   CHECK(j["value"].is_null());
   CHECK(j["error"] == "not a finite number");
+}
+
+TEST_CASE("readings stored while the clock is not synchronized say so", "[pipeline][clock]") {
+  Rig rig({500, 1 << 20});
+  rig.clock.synced_ = false;
+  REQUIRE(rig.push(readings(2)).status == SinkStatus::Stored);
+  rig.clock.synced_ = true;
+  REQUIRE(rig.push(readings(1)).status == SinkStatus::Stored);
+  const auto recs = rig.stored();
+  REQUIRE(recs.size() == 2);
+  const auto nl = recs[0].body.find('\n');
+  CHECK(nlohmann::json::parse(recs[0].body.substr(0, nl))["clock"] == "unsynchronized");
+  CHECK(nlohmann::json::parse(recs[0].body.substr(nl + 1))["clock"] == "unsynchronized");
+  CHECK_FALSE(nlohmann::json::parse(recs[1].body).contains("clock"));
 }
