@@ -1,5 +1,5 @@
 // The status API under abuse and in a hostile environment (daemon/ops/status_server.h): its port
-// taken by another process, a thousand slow clients, no descriptors left, oversized requests. The
+// taken by another process, 1,200 slow clients, no descriptors left, oversized requests. The
 // gateway must keep collecting and forwarding through all of it.
 #include <netinet/in.h>
 #include <sys/resource.h>
@@ -22,7 +22,8 @@ namespace {
 // CPU time (user + system) the process has used so far.
 std::chrono::milliseconds cpu_time(pid_t pid) {
   std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string stat((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  std::string stat;
+  std::getline(f, stat);  // one line
   const auto close_paren = stat.rfind(')');
   REQUIRE(close_paren != std::string::npos);
   std::istringstream rest(stat.substr(close_paren + 2));
@@ -31,6 +32,16 @@ std::chrono::milliseconds cpu_time(pid_t pid) {
   REQUIRE(fields.size() > 12);
   const long long ticks = std::stoll(fields[11]) + std::stoll(fields[12]);  // utime + stime
   return std::chrono::milliseconds(ticks * 1000 / ::sysconf(_SC_CLK_TCK));
+}
+
+// The share of one core the process used over the next `span` (CPU use is a rate: it can only be
+// measured over a fixed span, there is no condition to wait for).
+double cpu_percent_over(pid_t pid, std::chrono::milliseconds span) {
+  const auto cpu0 = cpu_time(pid);
+  const auto t0 = std::chrono::steady_clock::now();
+  std::this_thread::sleep_for(span);
+  return 100.0 * std::chrono::duration<double>(cpu_time(pid) - cpu0).count() /
+         std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 // Resident set size in KiB.
@@ -111,8 +122,14 @@ std::int64_t stored_when_answering(const DaemonRig& rig, std::chrono::millisecon
   return n;
 }
 
-// The generator's rate in the rig's default source (readings per second).
-constexpr double kRate = 500;
+// One generator source at a moderate rate (readings per second), so that the daemon's own CPU use
+// stays small next to what a spinning server would add.
+constexpr double kRate = 200;
+RigOptions moderate_rate() {
+  RigOptions o;
+  o.sources = "[[source]]\nname = \"tram-bom-1\"\ntype = \"generator\"\nrate = 200\npoints = 4\n";
+  return o;
+}
 
 }  // namespace
 
@@ -158,17 +175,29 @@ TEST_CASE("status port taken by another process: the daemon collects and forward
   CHECK(*rc == 0);
 }
 
-TEST_CASE("1,000 slow clients: readings keep being stored, the daemon's CPU and memory stay low, /status answers after",
+TEST_CASE("1,200 slow clients: readings keep being stored, the daemon's CPU and memory stay low, /status answers after",
           "[integration][status]") {
-  constexpr int kClients = 1000;
-  DaemonRig rig;
-  rig.start();  // before raising our descriptor limit: the daemon keeps the one it was started with
+  // As many as in the measurement that opened the issue (92% of a core, +13 MB): more than the
+  // daemon's descriptor limit below, so a server without a connection limit runs out of them.
+  constexpr int kClients = 1200;
+  DaemonRig rig(moderate_rate());
+  rig.start();
   REQUIRE(raise_fd_limit(kClients + 512));
   const pid_t pid = rig.daemon().pid();
   const int port = rig.status_port();
+  // The usual soft limit of a process (`ulimit -n`, systemd's default without LimitNOFILE).
+  rlimit rl{};
+  REQUIRE(::prlimit(pid, RLIMIT_NOFILE, nullptr, &rl) == 0);
+  if (rl.rlim_cur > 1024) {
+    rl.rlim_cur = 1024;
+    REQUIRE(::prlimit(pid, RLIMIT_NOFILE, &rl, nullptr) == 0);
+  }
 
   // Warm up: the source, the outbox and the uplink have settled.
   REQUIRE(wait_until([&] { return stored(rig) >= 1000; }, 15s, 100ms));
+  // The daemon's own CPU use without clients: collecting and forwarding.
+  const double idle_pct = cpu_percent_over(pid, 4s);
+
   const auto stored_before = stored_when_answering(rig, 5s);
   const auto rss_before = rss_kib(pid);
   const auto cpu_before = cpu_time(pid);
@@ -198,16 +227,19 @@ TEST_CASE("1,000 slow clients: readings keep being stored, the daemon's CPU and 
   const double expected = kRate * std::chrono::duration<double>(t2 - t0).count();
   const auto log = rig.daemon_log();
   const std::string figures = "daemon CPU " + std::to_string(cpu_pct) + "% of a core over " + std::to_string(wall_s) +
-                              " s; RSS " + std::to_string(rss_before) + " -> " + std::to_string(rss_after) +
-                              " KiB; client connects " + std::to_string(connects) + ", closed by the server " +
+                              " s (without clients " + std::to_string(idle_pct) + "%); RSS " +
+                              std::to_string(rss_before) + " -> " + std::to_string(rss_after) + " KiB; client connects " + std::to_string(connects) + ", closed by the server " +
                               std::to_string(server_closed) + ", reply bytes " + std::to_string(replies) +
                               "; stored " + std::to_string(stored_after - stored_before) + " of ~" +
                               std::to_string(static_cast<long>(expected));
   INFO(figures);
   INFO(log);
   WARN(figures);
-  CHECK(cpu_pct < 30.0);              // a server spinning on accept uses a whole core
-  CHECK(rss_growth_kib < 4 * 1024);   // 64 sessions at most, about 16 KiB each
+  // A server spinning on accept uses a whole core (the server before the limits: 111% here, 96
+  // points above idle, and +3 MB in these 6 s); these clients cost the daemon a few points.
+  CHECK(cpu_pct < 40.0);
+  CHECK(cpu_pct - idle_pct < 15.0);
+  CHECK(rss_growth_kib < 2 * 1024);   // 64 sessions at most, about 16 KiB each
   CHECK(server_closed > kClients);    // refused at once (and timed out), not left hanging
   CHECK(stored_after - stored_before >= static_cast<std::int64_t>(0.9 * expected));  // the main loop never stalled
   CHECK(count(log, "connections open, its limit") == 1);  // rate-limited: one warning a minute
@@ -217,12 +249,13 @@ TEST_CASE("1,000 slow clients: readings keep being stored, the daemon's CPU and 
 
 TEST_CASE("accept errors (no descriptor left) back off instead of spinning, and the API recovers by itself",
           "[integration][status]") {
-  DaemonRig rig;
+  DaemonRig rig(moderate_rate());
   rig.start();
   REQUIRE(raise_fd_limit(512));
   const pid_t pid = rig.daemon().pid();
   const int port = rig.status_port();
   REQUIRE(wait_until([&] { return stored(rig) >= 500; }, 15s, 100ms));
+  const double idle_pct = cpu_percent_over(pid, 4s);
 
   // Leave the daemon room for 8 more descriptors: the ninth connection finds accept() failing with
   // EMFILE, long before the connection limit (64).
@@ -239,10 +272,9 @@ TEST_CASE("accept errors (no descriptor left) back off instead of spinning, and 
   const auto cpu_before = cpu_time(pid);
   const auto t0 = std::chrono::steady_clock::now();
   SlowClients slow(port, 200);
-  const bool failing = wait_until([&] { return rig.daemon_log().find("cannot accept connections") != std::string::npos; },
-                                  15s, 50ms);
+  const bool full = wait_until([&] { return open_fds(pid) >= fds + 8; }, 15s, 50ms);
   INFO(rig.daemon_log());
-  REQUIRE(failing);
+  REQUIRE(full);
   // As above: CPU use over a fixed span while accept() keeps failing.
   std::this_thread::sleep_for(5s);
   const auto cpu_after = cpu_time(pid);
@@ -257,12 +289,13 @@ TEST_CASE("accept errors (no descriptor left) back off instead of spinning, and 
   const double expected = kRate * std::chrono::duration<double>(t2 - t0).count();
   const auto log = rig.daemon_log();
   const std::string figures = "daemon CPU " + std::to_string(cpu_pct) + "% of a core over " + std::to_string(wall_s) +
-                              " s with accept() failing; stored " + std::to_string(stored_after - stored_before) +
+                              " s with accept() failing (without clients " + std::to_string(idle_pct) + "%); stored " + std::to_string(stored_after - stored_before) +
                               " of ~" + std::to_string(static_cast<long>(expected));
   INFO(figures);
   INFO(log);
   WARN(figures);
-  CHECK(cpu_pct < 30.0);
+  CHECK(cpu_pct < 40.0);              // spinning on EMFILE: 109% before the backoff
+  CHECK(cpu_pct - idle_pct < 15.0);
   CHECK(count(log, "cannot accept connections: Too many open files") == 1);  // one warning, rate-limited
   CHECK_THAT(log, Catch::Contains("the status API accepts connections again"));
   CHECK(stored_after - stored_before >= static_cast<std::int64_t>(0.9 * expected));
