@@ -25,12 +25,16 @@ BUILD_DIR="$root/build" bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_BENC
 run_suite "$root/build" "all (unit, integration, chaos)" -j 2
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
+  # Two status-API tests measure the daemon's CPU and resident memory under 1,200 slow clients and
+  # with accept() failing; under ASan the sanitizer's own cost and quarantine are what they would
+  # measure (43% of a core idle, +120 MB), so they run in the normal build only.
+  resource_tests="1,200 slow clients|accept errors \\(no descriptor left\\)"
   echo "=== build: ASan + UBSan ==="
   BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug TARGETS="ioc-edge unit_tests integration_tests chaos_tests" \
     bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
-    run_suite "$root/build-asan" "ASan + UBSan"
+    run_suite "$root/build-asan" "ASan + UBSan" -E "$resource_tests"
 
   echo "=== build: TSan ==="
   BUILD_DIR="$root/build-tsan" BUILD_TYPE=Debug TARGETS="unit_tests" \

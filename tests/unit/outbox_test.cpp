@@ -752,3 +752,20 @@ TEST_CASE("ages follow the store clock: wall clock steps of 40 days neither evic
     REQUIRE(test::wait_until([&] { ob->flush(); return ob->stats().evicted == 499; }, 10s));
   }
 }
+
+TEST_CASE("two corrupt files moved aside in the same second are both kept", "[outbox][corrupt]") {
+  test::TempDir dir;
+  test::FakeClock clock;  // stands still: an RTC-less box boots at the same time every time
+  const auto path = dir.file("o.db");
+  test::write_file(path, std::string(8192, 'x'));
+  open({path}, clock)->stop();
+  test::write_file(path, std::string(8192, 'y'));
+  open({path}, clock)->stop();
+  std::set<std::string> aside;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    if (e.path().filename().string().rfind("o.db.corrupt-", 0) == 0 &&
+        e.path().filename().string().find("-wal") == std::string::npos &&
+        e.path().filename().string().find("-shm") == std::string::npos)
+      aside.insert(test::read_file(e.path().string()));
+  CHECK(aside == std::set<std::string>{std::string(8192, 'x'), std::string(8192, 'y')});
+}
