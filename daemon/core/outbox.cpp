@@ -798,12 +798,8 @@ bool Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
       ok = upd.step() == SQLITE_DONE;
     }
   }
-  if (ok) ok = exec("COMMIT");
-  if (!ok) {
-    const int rc = sqlite3_extended_errcode(db_);
-    const std::string what = errmsg();
-    exec("ROLLBACK");
-    exit_if_unrecoverable(rc, what);
+  std::string what;
+  if (!end_transaction(ok, what)) {
     log_->error("cannot set aside the readings the IOC broker refused ({}): {}; they stay pending and are sent "
                 "again",
                 reason, what);
@@ -835,12 +831,8 @@ bool Outbox::requeue_now(RequeueResult& out, std::string& error) {
     }
     ok = step == SQLITE_DONE;
   }
-  ok = ok && exec("DELETE FROM held") && exec("UPDATE meta SET value = 0 WHERE key = 'held'") && exec("COMMIT");
-  if (!ok) {
-    const int rc = sqlite3_extended_errcode(db_);
-    error = errmsg();
-    exec("ROLLBACK");
-    exit_if_unrecoverable(rc, error);
+  ok = ok && exec("DELETE FROM held") && exec("UPDATE meta SET value = 0 WHERE key = 'held'");
+  if (!end_transaction(ok, error)) {
     out = {};
     return false;
   }
@@ -1004,12 +996,8 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
       ok = upd.step() == SQLITE_DONE;
     }
   }
-  if (ok) ok = exec("COMMIT");
-  if (!ok) {
-    const int rc = sqlite3_extended_errcode(db_);
-    const std::string what = errmsg();
-    exec("ROLLBACK");
-    exit_if_unrecoverable(rc, what);
+  std::string what;
+  if (!end_transaction(ok, what)) {
     set_fault("cannot evict old data: " + what);
     return false;
   }
@@ -1032,6 +1020,15 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
                reason, deleted, to_string(prio), runs.front().first, last, suppressed);
   refresh_stats_after_delete();
   return true;
+}
+
+bool Outbox::end_transaction(bool ok, std::string& error) {
+  if (ok && exec("COMMIT")) return true;
+  const int rc = sqlite3_extended_errcode(db_);
+  error = errmsg();
+  exec("ROLLBACK");
+  exit_if_unrecoverable(rc, error);
+  return false;
 }
 
 void Outbox::exit_if_unrecoverable(int rc, const std::string& what) {

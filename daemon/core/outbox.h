@@ -226,6 +226,9 @@ class Outbox {
   void refresh_held();
   bool insert_envelope(const Envelope& e, std::int64_t seq, std::int64_t at);
   void set_fault(const std::string& what);
+  // COMMITs when `ok`, else (or if the commit fails) rolls back, sets `error` and exits on what
+  // cannot be recovered in place; true if committed.
+  bool end_transaction(bool ok, std::string& error);
   void exit_if_unrecoverable(int rc, const std::string& what);  // failed fsync or corruption: _Exit(1)
   void notify_commit();
   std::uint64_t headroom_bytes() const;

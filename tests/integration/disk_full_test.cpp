@@ -29,6 +29,14 @@ class SmallDisk {
   std::string path_;
 };
 
+// Takes 2.5 MB of the small disk, so that about 3.5 MB are left for the database and its reserve.
+std::string fill(const std::string& path) {
+  std::ofstream f(path, std::ios::binary);
+  const std::string block(1 << 16, 'x');
+  for (int i = 0; i < 40; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size()));
+  return path;
+}
+
 }  // namespace
 
 TEST_CASE("a full disk refuses new data with a clear error, keeps what is stored, and recovers",
@@ -41,13 +49,7 @@ TEST_CASE("a full disk refuses new data with a clear error, keeps what is stored
   o.sources = "[[source]]\nname = \"tram-bom-1\"\ntype = \"generator\"\nrate = 20000\npoints = 8\n";
   DaemonRig rig(o);
   rig.proxy().cut();  // the link is down, so the backlog fills the disk
-  // Leave about 3.5 MB for the database and its reserve.
-  const auto filler = mnt.file("disk") + "/filler";
-  {
-    std::ofstream f(filler, std::ios::binary);
-    const std::string block(1 << 16, 'x');
-    for (int i = 0; i < 40; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size()));
-  }
+  const auto filler = fill(mnt.file("disk") + "/filler");
   rig.start();
   REQUIRE(wait_until([&] { return !rig.status()["backlog"]["fault"].is_null(); }, 30s));
   const auto st = rig.status();
@@ -91,12 +93,7 @@ TEST_CASE("after a full disk drains, new data is stored again and the IOC hears 
   o.sources = "[[source]]\nname = \"tram-bom-1\"\ntype = \"generator\"\nrate = 20000\npoints = 8\n";
   DaemonRig rig(o);
   rig.proxy().cut();
-  const auto filler = mnt.file("disk") + "/filler";
-  {
-    std::ofstream f(filler, std::ios::binary);
-    const std::string block(1 << 16, 'x');
-    for (int i = 0; i < 40; ++i) f.write(block.data(), static_cast<std::streamsize>(block.size()));
-  }
+  const auto filler = fill(mnt.file("disk") + "/filler");
   rig.start();
   REQUIRE(wait_until([&] { return !rig.status()["backlog"]["fault"].is_null(); }, 30s));
   REQUIRE(wait_until([&] { return rig.status()["sources"][0]["refused"].get<std::int64_t>() > 1000; }, 30s));
