@@ -18,6 +18,11 @@ namespace ioc_edge {
 
 namespace {
 
+// docs/design.md, "Writes to flash": deletes of delivered records wait this long for company (a
+// crash only resends them), and new stores use this page size.
+constexpr std::chrono::milliseconds kRemoveDelay{10000};
+constexpr std::uint32_t kNewStorePageSize = 4096;
+
 std::string read_secret(const std::string& path) {
   std::ifstream f(path);
   std::stringstream ss;
@@ -58,6 +63,9 @@ bool Gateway::start(std::string& error) {
   oo.sync_full = s.buffer.sync_full;
   oo.max_size = s.buffer.max_size;
   oo.max_age_ms = s.buffer.max_age.count();
+  oo.commit_interval = s.buffer.commit_interval;
+  oo.remove_delay = kRemoveDelay;
+  oo.page_size = kNewStorePageSize;
   outbox_ = Outbox::open(oo, clock_, error);
   if (!outbox_) return false;
 
@@ -293,6 +301,10 @@ std::string Gateway::status_json() const {
         {"removed", st.removed},
         {"evicted", st.evicted},
         {"refused", st.refused},
+        {"removing", st.removing},
+        {"commits", st.commits},
+        {"commit_latency_ms",
+         {{"count", st.acks}, {"p50", st.ack_p50_ms}, {"p99", st.ack_p99_ms}, {"max", st.ack_max_ms}}},
         {"held", held_json(st.held)},
         {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)}}},
       {"sources", sources},

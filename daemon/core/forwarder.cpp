@@ -195,6 +195,7 @@ void Forwarder::handle(Event& e) {
       backoff_.reset();
       was_up_before_ = true;
       live_from_ = st.last_seq + 1;
+      outbox_.apply_removes();  // before the reads below: what was delivered is not read again
       for (int p = 0; p < kPriorityLevels; ++p) {
         cursor_[0][p] = 0;
         cursor_[1][p] = live_from_ - 1;

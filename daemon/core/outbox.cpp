@@ -24,7 +24,8 @@ namespace {
 // 1: one reading per row. 2: a row holds `n` readings, rowid = its last seq (ADD COLUMN n DEFAULT 1
 // turns a version-1 table into a valid version-2 one without rewriting it). 3: `state` (held),
 // `meta`, the `held` table; bodies written as BLOBs (old TEXT bodies read back as the same bytes).
-constexpr int kSchemaVersion = 3;
+// 4: the highest seq in meta `seq` (new stores without AUTOINCREMENT).
+constexpr int kSchemaVersion = 4;
 constexpr std::size_t kMaxHeldEntriesShown = 100;
 constexpr std::int64_t kHeadroomBytes = 16ll << 20;  // room above max_size for deletes and the gap event
 constexpr std::size_t kEvictChunk = 50000;
@@ -166,6 +167,9 @@ bool Outbox::open_db(std::string& error) {
     }
     sqlite3_extended_result_codes(db_, 1);
     sqlite3_busy_timeout(db_, 5000);
+    // A new file takes the page size before WAL mode writes its first page (invariant 9).
+    if (std::error_code size_ec; fs::file_size(path, size_ec) == 0 || size_ec)
+      exec(("PRAGMA page_size=" + std::to_string(opts_.page_size)).c_str());
     // The first statement that reads the header tells a database from garbage.
     rc = sqlite3_exec(db_, "PRAGMA journal_mode=WAL", nullptr, nullptr, nullptr);
     if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
@@ -199,6 +203,7 @@ bool Outbox::open_db(std::string& error) {
   }
   exec(opts_.sync_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
   exec("PRAGMA temp_store=MEMORY");
+  exec("PRAGMA secure_delete=OFF");  // Debian builds SQLite with it on: every freed page would be zeroed (written)
   exec("PRAGMA cache_size=-512");  // 512 KiB page cache: appends touch the tail, reads the head
 
   int user_version = 0;
@@ -214,7 +219,7 @@ bool Outbox::open_db(std::string& error) {
   if (user_version == 0) {
     const bool ok = exec("BEGIN IMMEDIATE") &&
                     exec("CREATE TABLE IF NOT EXISTS records("
-                         " seq INTEGER PRIMARY KEY AUTOINCREMENT,"  // the last seq of the row's readings
+                         " seq INTEGER PRIMARY KEY,"  // the last seq of the row's readings (never reused: meta `seq`)
                          " prio INTEGER NOT NULL,"
                          " kind INTEGER NOT NULL,"
                          " at INTEGER NOT NULL,"  // enqueue time, ms since epoch
@@ -226,8 +231,8 @@ bool Outbox::open_db(std::string& error) {
                     exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") && exec(kCreateHeldIndex) &&
                     exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID") &&
                     exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0),"
-                         "('held',0)") &&
-                    exec(kCreateHeld) && exec("PRAGMA user_version=3") && exec("COMMIT");
+                         "('held',0),('seq',0)") &&
+                    exec(kCreateHeld) && exec("PRAGMA user_version=4") && exec("COMMIT");
     if (!ok) {
       error = "cannot create the outbox schema in " + opts_.path + ": " + errmsg();
       exec("ROLLBACK");
@@ -237,19 +242,23 @@ bool Outbox::open_db(std::string& error) {
     // O(1) each: SQLite stores a column's default in the schema and old rows read it (1 reading
     // each, state pending, no meta); the table is not rewritten. The partial index of held rows
     // is built by one read of the table (it starts empty).
-    const bool ok = exec("BEGIN IMMEDIATE") &&
-                    (user_version >= 2 || exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1")) &&
-                    exec("ALTER TABLE records ADD COLUMN state INTEGER NOT NULL DEFAULT 0") &&
-                    exec("ALTER TABLE records ADD COLUMN meta TEXT") && exec(kCreateHeld) && exec(kCreateHeldIndex) &&
-                    exec("INSERT OR IGNORE INTO meta VALUES('held',0)") && exec("PRAGMA user_version=3") &&
-                    exec("COMMIT");
+    const bool ok =
+        exec("BEGIN IMMEDIATE") &&
+        (user_version >= 2 || exec("ALTER TABLE records ADD COLUMN n INTEGER NOT NULL DEFAULT 1")) &&
+        (user_version >= 3 || (exec("ALTER TABLE records ADD COLUMN state INTEGER NOT NULL DEFAULT 0") &&
+                               exec("ALTER TABLE records ADD COLUMN meta TEXT") && exec(kCreateHeld) &&
+                               exec(kCreateHeldIndex) && exec("INSERT OR IGNORE INTO meta VALUES('held',0)"))) &&
+        exec("INSERT OR IGNORE INTO meta VALUES('seq', max(coalesce((SELECT seq FROM sqlite_sequence WHERE "
+             "name='records'), 0), coalesce((SELECT max(seq) FROM records), 0)))") &&
+        exec("PRAGMA user_version=4") && exec("COMMIT");
     if (!ok) {
       error = "cannot upgrade the outbox schema in " + opts_.path + " from version " + std::to_string(user_version) +
               ": " + errmsg();
       exec("ROLLBACK");
       return false;
     }
-    log_->info("upgraded {} from schema version {} to 3 (typed envelopes, held records)", opts_.path, user_version);
+    log_->info("upgraded {} from schema version {} to 4 (typed envelopes, held records, seq in meta)", opts_.path,
+               user_version);
   }
 
   {
@@ -298,8 +307,10 @@ bool Outbox::open_db(std::string& error) {
       const int p = key.back() - '0';
       if (p >= 0 && p < kPriorityLevels) pending_by_prio_[p] = counts.i64(1);
     }
-    Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name='records'");
-    if (seq && seq.step() == SQLITE_ROW) last_seq_ = seq.i64(0);
+    Stmt meta_seq(db_, "SELECT value FROM meta WHERE key='seq'");
+    if (meta_seq && meta_seq.step() == SQLITE_ROW) last_seq_ = meta_seq.i64(0);
+    Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name='records'");  // stores made before schema 4
+    if (seq && seq.step() == SQLITE_ROW) last_seq_ = std::max(last_seq_.load(), seq.i64(0));
     // Seqs are given from last_seq_ (invariant 2); never below a row that exists. O(log n).
     Stmt top(db_, "SELECT max(seq) FROM records");
     if (top && top.step() == SQLITE_ROW) last_seq_ = std::max(last_seq_.load(), top.i64(0));
@@ -360,10 +371,13 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
       refused = {AppendStatus::Overloaded,
                  "the outbox is behind (" + std::to_string(queued_records_) + " readings waiting for a commit)", 0, 0};
     } else {
-      if (!fault_.empty()) fault_probe_at_ = clock_.steady() + opts_.fault_probe;  // this append is the probe
+      const auto now = clock_.steady();
+      if (!fault_.empty()) fault_probe_at_ = now + opts_.fault_probe;  // this append is the probe
+      if (queued_appends_.empty()) appends_since_ = now;
       queued_records_ += readings_in(records);
-      queued_appends_.emplace_back(std::move(records), std::move(done));
-      cv_.notify_one();
+      for (const auto& r : records) queued_bytes_ += r.body.size();
+      queued_appends_.push_back({std::move(records), std::move(done), now});
+      if (appends_due(now)) cv_.notify_one();  // otherwise the writer wakes at the deadline
       return;
     }
   }
@@ -448,8 +462,55 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
 
 void Outbox::remove(std::vector<SeqRange> ranges) {
   std::lock_guard lk(mu_);
+  if (queued_removes_.empty()) removes_since_ = clock_.steady();
+  for (const auto& r : ranges) removing_by_prio_[static_cast<int>(r.prio)] += r.last - r.first + 1;
   queued_removes_.insert(queued_removes_.end(), ranges.begin(), ranges.end());
+  if (removes_due(clock_.steady())) cv_.notify_one();
+}
+
+void Outbox::apply_removes() {
+  std::lock_guard lk(mu_);
+  if (exited_) return;
+  tasks_.emplace_back([this] { commit_removes_now(); });
   cv_.notify_one();
+}
+
+// Readings waiting for a commit that make a commit worth it at once (invariant 9).
+namespace {
+constexpr std::size_t kCommitBytes = 1u << 20;
+constexpr std::size_t kRemoveRanges = 4096;  // deletes queued that are committed at once
+}  // namespace
+
+bool Outbox::appends_due(std::chrono::steady_clock::time_point now) const {
+  if (queued_appends_.empty()) return false;
+  return now >= appends_since_ + opts_.commit_interval || queued_bytes_ >= kCommitBytes ||
+         queued_records_ >= std::max<std::size_t>(1, opts_.max_queued / 4);
+}
+
+bool Outbox::removes_due(std::chrono::steady_clock::time_point now) const {
+  if (queued_removes_.empty()) return false;
+  return now >= removes_since_ + opts_.remove_delay || queued_removes_.size() >= kRemoveRanges;
+}
+
+void Outbox::commit_removes_now() {
+  std::vector<QueuedAppend> none;
+  std::vector<SeqRange> removes;
+  {
+    std::lock_guard lk(mu_);
+    removes.swap(queued_removes_);
+  }
+  if (!removes.empty()) commit_batch(none, removes);
+}
+
+void Outbox::record_ack_latency(std::chrono::steady_clock::duration d) {
+  const auto us = std::max<std::int64_t>(1, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+  // Bucket b holds latencies up to 50 us * 2^(b/4).
+  const int b = std::clamp(static_cast<int>(std::ceil(4.0 * std::log2(static_cast<double>(us) / 50.0))), 0,
+                           kLatencyBuckets - 1);
+  latency_[b].fetch_add(1, std::memory_order_relaxed);
+  auto prev = latency_max_us_.load(std::memory_order_relaxed);
+  while (us > prev && !latency_max_us_.compare_exchange_weak(prev, us, std::memory_order_relaxed)) {
+  }
 }
 
 void Outbox::set_on_commit(std::function<void()> fn) {
@@ -464,6 +525,7 @@ void Outbox::flush() {
     std::lock_guard lk(mu_);
     if (exited_) return;
     // Tasks run before the commit of what is queued; queue the marker behind one full cycle.
+    force_ = true;
     tasks_.emplace_back([&, this] {
       std::lock_guard lk2(mu_);
       tasks_.emplace_back([&] { done.set_value(); });
@@ -477,8 +539,26 @@ OutboxStats Outbox::stats() const {
   OutboxStats s;
   s.store = store_uuid_;
   for (int p = 0; p < kPriorityLevels; ++p) {
-    s.pending_by_prio[p] = pending_by_prio_[p].load();
+    const auto removing = removing_by_prio_[p].load();
+    s.pending_by_prio[p] = std::max<std::int64_t>(0, pending_by_prio_[p].load() - removing);
     s.pending += s.pending_by_prio[p];
+    s.removing += removing;
+  }
+  std::uint64_t counts[kLatencyBuckets];
+  for (int b = 0; b < kLatencyBuckets; ++b) s.acks += counts[b] = latency_[b].load(std::memory_order_relaxed);
+  const auto percentile = [&](double q) {
+    const auto rank = static_cast<std::uint64_t>(std::ceil(q * static_cast<double>(s.acks)));
+    std::uint64_t seen = 0;
+    for (int b = 0; b < kLatencyBuckets; ++b)
+      if ((seen += counts[b]) >= rank) return 0.05 * std::exp2(b / 4.0);  // the bucket's upper bound, ms
+    return 0.0;
+  };
+  if (s.acks > 0) {
+    s.ack_p50_ms = percentile(0.5);
+    s.ack_p99_ms = percentile(0.99);
+    s.ack_max_ms = static_cast<double>(latency_max_us_.load()) / 1000.0;
+    s.ack_p50_ms = std::min(s.ack_p50_ms, s.ack_max_ms);
+    s.ack_p99_ms = std::min(s.ack_p99_ms, s.ack_max_ms);
   }
   const auto oldest = oldest_at_ms_.load();
   s.oldest_age_ms = oldest ? std::max<std::int64_t>(0, store_now() - oldest) : 0;
@@ -524,7 +604,7 @@ void Outbox::run() {
   next_age_check_ = clock_.steady();
   for (;;) {
     progress_.mark(clock_);
-    std::vector<std::pair<std::vector<NewRecord>, AppendDone>> appends;
+    std::vector<QueuedAppend> appends;
     std::vector<SeqRange> removes;
     std::deque<std::function<void()>> tasks;
     bool stopping;
@@ -532,28 +612,31 @@ void Outbox::run() {
       std::unique_lock lk(mu_);
       // Relative wait: the injected clock need not be std::chrono::steady_clock.
       auto until = next_age_check_;
-      if (!deferred_removes_.empty()) until = std::min(until, fault_probe_at_);
+      if (!queued_appends_.empty()) until = std::min(until, appends_since_ + opts_.commit_interval);
+      if (!queued_removes_.empty()) until = std::min(until, removes_since_ + opts_.remove_delay);
       const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_.steady()),
                                    std::chrono::milliseconds(0), std::chrono::milliseconds(5000));
       cv_.wait_for(lk, wait, [&] {
-        return stopping_ || !queued_appends_.empty() || !queued_removes_.empty() || !tasks_.empty();
+        const auto now = clock_.steady();
+        return stopping_ || force_ || !tasks_.empty() || appends_due(now) || removes_due(now);
       });
-      appends.swap(queued_appends_);
-      queued_records_ = 0;
-      removes.swap(queued_removes_);
-      tasks.swap(tasks_);
+      const auto now = clock_.steady();
       stopping = stopping_;
+      const bool force = force_ || stopping;
+      force_ = false;
+      // Invariant 9: appends that waited long enough (or gathered enough) go now; deletes go when
+      // they waited long enough themselves, or ride along with appends once half their wait is over.
+      if (force || appends_due(now)) {
+        appends.swap(queued_appends_);
+        queued_records_ = 0;
+        queued_bytes_ = 0;
+      }
+      const bool ride = !appends.empty() && now >= removes_since_ + opts_.remove_delay / 2;
+      if (force || ride || removes_due(now)) removes.swap(queued_removes_);
+      tasks.swap(tasks_);
     }
     progress_.mark(clock_);
     for (auto& t : tasks) t();
-    const bool probe_due = [&] {
-      std::lock_guard lk(mu_);
-      return clock_.steady() >= fault_probe_at_;
-    }();
-    if (!deferred_removes_.empty() && probe_due) {
-      removes.insert(removes.end(), deferred_removes_.begin(), deferred_removes_.end());
-      deferred_removes_.clear();
-    }
     // Limits change only when something was written, or when data ages; reads (the forwarder's
     // hot path while draining) need neither the size pragmas nor the age scan.
     const bool wrote = !appends.empty() || !removes.empty();
@@ -570,8 +653,7 @@ void Outbox::run() {
   }
 }
 
-void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
-                          std::vector<SeqRange>& removes, bool keep_fault) {
+void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault) {
   const std::int64_t now = store_now();
   std::int64_t delta[kPriorityLevels] = {};
   std::int64_t removed_now = 0, held_delta = 0;
@@ -589,11 +671,11 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   if (!appends.empty()) {
     if (const auto low = low_on_disk()) {
       std::size_t refused = 0;
-      for (auto& [records, done] : appends) refused += readings_in(records);
+      for (auto& a : appends) refused += readings_in(a.records);
       refused_ += refused;
       set_fault(*low);
-      for (auto& [records, done] : appends)
-        if (done) done({AppendStatus::Refused, *low, 0, 0});
+      for (auto& a : appends)
+        if (a.done) a.done({AppendStatus::Refused, *low, 0, 0});
       appends.clear();
       keep_fault = true;
       if (removes.empty()) return;
@@ -605,9 +687,9 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   } else {
     {
       std::int64_t seq = last_seq_;  // this thread is the only writer: the highest seq ever given
-      for (auto& [records, done] : appends) {
+      for (auto& a : appends) {
         if (!failed_step.empty()) break;
-        for (auto& r : records) {
+        for (auto& r : a.records) {
           if (r.count == 0) continue;
           const std::int64_t n = r.count;
           if (!insert_envelope(r, seq + n, now)) {
@@ -658,6 +740,7 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
       Stmt clk(db_, "UPDATE meta SET value = ? WHERE key = 'clock'");  // invariant 8: resumed from here
       clk.bind(1, now);
       if (failed_step.empty() && clk.step() != SQLITE_DONE) fail("update the store clock");
+      if (failed_step.empty() && last_seq != 0 && !write_last_seq(last_seq)) fail("update the last seq");
     }
     if (failed_step.empty() && !exec("COMMIT")) fail("commit");
   }
@@ -667,13 +750,13 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
     exec("ROLLBACK");
     exit_if_unrecoverable(rc, what);
     std::size_t n = 0;
-    for (auto& [records, done] : appends) n += readings_in(records);
+    for (auto& a : appends) n += readings_in(a.records);
     refused_ += n;
     const std::string reason =
         (rc & 0xFF) == SQLITE_FULL ? "disk full: cannot store new data in " + opts_.path : "storage error: " + what;
     set_fault(reason);
-    for (auto& [records, done] : appends)
-      if (done) done({AppendStatus::Refused, reason, 0, 0});
+    for (auto& a : appends)
+      if (a.done) a.done({AppendStatus::Refused, reason, 0, 0});
     appends.clear();
     if (!removes.empty()) {
       // Deleting needs WAL space too. The reserve file exists for this moment: give its space
@@ -690,7 +773,9 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
       }
       // Acknowledged records stay until a delete commits (a resend is harmless); retried with
       // the next probe, not in a loop.
-      deferred_removes_.insert(deferred_removes_.end(), removes.begin(), removes.end());
+      std::lock_guard lk(mu_);
+      queued_removes_.insert(queued_removes_.begin(), removes.begin(), removes.end());
+      removes_since_ = clock_.steady() + opts_.fault_probe - opts_.remove_delay;
     }
     return;
   }
@@ -700,9 +785,10 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
   for (int p = 0; p < kPriorityLevels; ++p) pending_by_prio_[p] += delta[p];
   if (last_seq != 0) last_seq_ = last_seq;
   std::size_t n = 0;
-  for (auto& [records, done] : appends) n += readings_in(records);
+  for (auto& a : appends) n += readings_in(a.records);
   appended_ += n;
   removed_ += static_cast<std::uint64_t>(removed_now);
+  for (const auto& r : removes) removing_by_prio_[static_cast<int>(r.prio)] -= r.last - r.first + 1;
   if (held_delta != 0) {
     held_ += held_delta;
     refresh_held();
@@ -714,11 +800,19 @@ void Outbox::commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDo
 
   if (n > 0) notify_commit();  // before the producers hear of it, so that what they see as stored is sendable
   std::int64_t next = first_seq;
-  for (auto& [records, done] : appends) {
-    const auto count = static_cast<std::int64_t>(readings_in(records));
-    if (done) done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
+  const auto committed_at = clock_.steady();
+  for (auto& a : appends) {
+    const auto count = static_cast<std::int64_t>(readings_in(a.records));
+    record_ack_latency(committed_at - a.queued_at);
+    if (a.done) a.done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
     next += count;
   }
+}
+
+bool Outbox::write_last_seq(std::int64_t seq) {
+  Stmt sq(db_, "UPDATE meta SET value = ? WHERE key = 'seq'");
+  sq.bind(1, seq);
+  return sq.step() == SQLITE_DONE;
 }
 
 bool Outbox::insert_envelope(const Envelope& e, std::int64_t seq, std::int64_t at) {
@@ -792,6 +886,9 @@ bool Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
     ok = insert_envelope(*event, seq + event->count, store_now());
     if (ok) {
       seq += event->count;
+      ok = write_last_seq(seq);
+    }
+    if (ok) {
       Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
       const std::string key = "count." + std::to_string(static_cast<int>(event->prio));
       upd.bind(1, static_cast<std::int64_t>(event->count)).bind(2, key);
@@ -893,6 +990,15 @@ void Outbox::refresh_stats_after_delete() {
 void Outbox::enforce_limits() {
   // Size: checked after every transaction (two O(1) pragmas).
   refresh_stats_after_delete();
+  // Invariant 9: what was delivered leaves before anything is evicted.
+  const auto removes_waiting = [this] {
+    std::lock_guard lk(mu_);
+    return !queued_removes_.empty();
+  };
+  if (file_bytes_ > opts_.max_size && removes_waiting()) {
+    commit_removes_now();
+    refresh_stats_after_delete();
+  }
   for (int round = 0; round < 100 && file_bytes_ > opts_.max_size; ++round) {
     const std::int64_t pending = stats().pending;
     if (pending <= 0) break;
@@ -911,6 +1017,10 @@ void Outbox::enforce_limits() {
   if (opts_.max_age_ms > 0 && clock_.steady() >= next_age_check_) {
     next_age_check_ = clock_.steady() + std::chrono::seconds(5);
     const std::int64_t cutoff = store_now() - opts_.max_age_ms;
+    if (oldest_at_ms_ != 0 && oldest_at_ms_ < cutoff && removes_waiting()) {
+      commit_removes_now();
+      refresh_stats_after_delete();
+    }
     for (int round = 0; round < 100; ++round) {
       if (oldest_at_ms_ == 0 || oldest_at_ms_ >= cutoff) break;
       bool any = false;
@@ -979,6 +1089,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
     ok = insert_envelope(events[i], gap_seq + 1, now);
     if (ok) ++gap_seq;
   }
+  if (ok && !events.empty()) ok = write_last_seq(gap_seq);
   if (ok) {
     Stmt upd(db_, "UPDATE meta SET value = value + ? WHERE key = ?");
     const std::string key = "count." + std::to_string(static_cast<int>(prio));

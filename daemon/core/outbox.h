@@ -57,11 +57,25 @@
 //     the link nor stops eviction; time the daemon was not running does not age data.
 //  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
 //     disk, decides what is dropped when the office is offline for long.
+//  9. Flash wear (docs/design.md, "Writes to flash"): every commit rewrites the pages it touches
+//     (table and index tails, the meta row) into the WAL, so commits are made few. An append
+//     waits at most `commit_interval` for company (or until a megabyte or a quarter of
+//     `max_queued` has gathered); its callback still runs only after the commit (invariant 1).
+//     Deletes of acknowledged records wait up to `remove_delay` and ride with the next commit; a
+//     crash then only resends what the IOC already has (it de-duplicates by seq). Deletes waiting
+//     are applied before any eviction (so a gap event never names delivered data), when the link
+//     comes up (apply_removes(), so nothing delivered is read again), at stop() and by flush().
+//     `pending` excludes them. New stores use `page_size` (1 KiB halves the bytes a small commit
+//     writes), no AUTOINCREMENT (the highest seq lives in the meta row the commit writes anyway),
+//     and secure_delete is off (Debian turns it on: it zeroes every freed page).
 //
 // Schema (PRAGMA user_version): 1 one reading per row; 2 adds `n` (readings per row); 3 adds
-// `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs. Each
-// upgrade is ALTER TABLE ADD COLUMN with a default: O(1), the table is not rewritten (old TEXT
-// bodies read back as the same bytes). A file of a newer schema is refused, not touched.
+// `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs; 4 keeps
+// the highest seq in meta (`seq`, written by every commit), so new stores need no AUTOINCREMENT
+// (older versions would reuse seqs of a drained version-4 store: they must refuse it). Each
+// upgrade is ALTER TABLE ADD COLUMN with a default or a meta row: O(1), the table is not
+// rewritten (old TEXT bodies read back as the same bytes). A file of a newer schema is refused,
+// not touched.
 //
 // Thread-safety: every public member is thread-safe. Callbacks run on the writer thread and must
 // not block or call back into the outbox synchronously (read()).
@@ -97,6 +111,11 @@ struct OutboxOptions {
   std::int64_t max_age_ms = 30ll * 86400 * 1000; // records older than this are evicted; 0 = never
   std::size_t max_queued = 200000;               // readings waiting for a commit before appends are refused
   std::chrono::milliseconds fault_probe{1000};   // while faulted, how often a write is tried again
+  // Invariant 9: appends wait at most this long for company before their commit (0: at once), and
+  // deletes of acknowledged records at most `remove_delay`.
+  std::chrono::milliseconds commit_interval{0};
+  std::chrono::milliseconds remove_delay{0};
+  std::uint32_t page_size = 4096;  // for a new store only (an existing file keeps its own)
 };
 
 // A record as the producer hands it over. For batched kinds the body holds `count` readings framed
@@ -149,6 +168,10 @@ struct OutboxStats {
   std::uint64_t evicted = 0;          // readings dropped by policy since start
   std::uint64_t refused = 0;          // readings refused (fault or overload) since start
   std::uint64_t commits = 0;          // transactions since start
+  std::int64_t removing = 0;          // acknowledged readings whose delete waits for the next commit (not in `pending`)
+  // How long appends waited for their commit (the acknowledgement latency producers see), since start.
+  std::uint64_t acks = 0;
+  double ack_p50_ms = 0, ack_p99_ms = 0, ack_max_ms = 0;
   std::string fault;                  // empty when healthy
 };
 
@@ -192,8 +215,11 @@ class Outbox {
   // The held records, one entry per refused message (at most the first 100).
   std::vector<HeldEntry> held() const;
 
-  // Deletes acknowledged records (asynchronously, in the next transaction).
+  // Deletes acknowledged records (asynchronously, within `remove_delay`; invariant 9).
   void remove(std::vector<SeqRange> ranges);
+  // Commits the deletes that wait, before any read queued after this call (the forwarder calls it
+  // when the link comes up and its cursors restart, so that delivered records are not sent again).
+  void apply_removes();
 
   // Called on the writer thread after each transaction that added records.
   void set_on_commit(std::function<void()> fn);
@@ -215,8 +241,16 @@ class Outbox {
   Outbox(OutboxOptions opts, const Clock& clock);
   bool open_db(std::string& error);
   void run();
-  void commit_batch(std::vector<std::pair<std::vector<NewRecord>, AppendDone>>& appends,
-                    std::vector<SeqRange>& removes, bool keep_fault = false);
+  struct QueuedAppend {
+    std::vector<NewRecord> records;
+    AppendDone done;
+    std::chrono::steady_clock::time_point queued_at;
+  };
+  void commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault = false);
+  bool appends_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
+  bool removes_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
+  void commit_removes_now();
+  void record_ack_latency(std::chrono::steady_clock::duration d);
   void enforce_limits();
   bool evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
@@ -225,6 +259,7 @@ class Outbox {
   bool requeue_now(RequeueResult& out, std::string& error);
   void refresh_held();
   bool insert_envelope(const Envelope& e, std::int64_t seq, std::int64_t at);
+  bool write_last_seq(std::int64_t seq);  // schema 4: meta `seq`, in the transaction that gave it
   void set_fault(const std::string& what);
   // COMMITs when `ok`, else (or if the commit fails) rolls back, sets `error` and exits on what
   // cannot be recovered in place; true if committed.
@@ -252,9 +287,13 @@ class Outbox {
 
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<std::pair<std::vector<NewRecord>, AppendDone>> queued_appends_;
+  std::vector<QueuedAppend> queued_appends_;
   std::size_t queued_records_ = 0;  // readings, not records
+  std::size_t queued_bytes_ = 0;    // of bodies
+  std::chrono::steady_clock::time_point appends_since_{};  // when the oldest queued append came
   std::vector<SeqRange> queued_removes_;
+  std::chrono::steady_clock::time_point removes_since_{};  // when the oldest queued delete came (or its retry is due)
+  bool force_ = false;  // flush(): commit what waits now
   std::deque<std::function<void()>> tasks_;
   std::function<void()> on_commit_;
   bool stopping_ = false;
@@ -277,7 +316,11 @@ class Outbox {
   std::atomic<std::uint64_t> free_page_bytes_{0};  // pages freed by deletes, reused by new data
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
-  std::vector<SeqRange> deferred_removes_;  // deletes that failed on a full disk, retried at the next probe
+  std::atomic<std::int64_t> removing_by_prio_[kPriorityLevels] = {};  // readings in queued_removes_
+  // Acknowledgement latency: buckets of a quarter octave from 50 us (the last one open-ended).
+  static constexpr int kLatencyBuckets = 96;
+  std::atomic<std::uint64_t> latency_[kLatencyBuckets] = {};
+  std::atomic<std::int64_t> latency_max_us_{0};
   RateLimit evict_log_{std::chrono::seconds(60)};
 
   std::thread thread_;

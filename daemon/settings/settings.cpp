@@ -53,6 +53,9 @@ void read_buffer(TableReader& r, BufferSettings& b) {
   b.max_size = r.size_or("max_size", b.max_size, 1 << 20);
   b.max_age = r.duration_or("max_age", b.max_age);
   b.sync_full = r.enum_or("sync", "full", {"full", "normal"}) == "full";
+  b.commit_interval = r.duration_or("commit_interval", b.commit_interval);
+  if (b.commit_interval > std::chrono::seconds(10))
+    r.error_at_key("commit_interval", "must be at most 10s: producers wait this long for their data to be stored");
   r.finish();
 }
 

@@ -27,6 +27,9 @@ struct BufferSettings {
   std::uint64_t max_size = 2ull << 30;
   std::chrono::milliseconds max_age = std::chrono::hours(24 * 30);
   bool sync_full = true;
+  // How long an append may wait for company before its commit (docs/design.md, "Writes to flash").
+  std::chrono::milliseconds commit_interval{kDefaultCommitInterval};
+  static constexpr std::chrono::milliseconds kDefaultCommitInterval{1000};
 };
 
 struct UplinkSettings {

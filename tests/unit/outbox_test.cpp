@@ -402,12 +402,12 @@ TEST_CASE("a version-1 store (one reading per row) is upgraded in place and keep
   sqlite3_stmt* st = nullptr;
   sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
   REQUIRE(sqlite3_step(st) == SQLITE_ROW);
-  CHECK(sqlite3_column_int(st, 0) == 3);
+  CHECK(sqlite3_column_int(st, 0) == 4);
   sqlite3_finalize(st);
   sqlite3_close(db);
 }
 
-TEST_CASE("seqs continue above the rows present even if sqlite_sequence was lost", "[outbox][chunks]") {
+TEST_CASE("seqs continue above the rows present even if the stored highest seq was lost", "[outbox][chunks]") {
   test::TempDir dir;
   test::FakeClock clock;
   {
@@ -418,7 +418,7 @@ TEST_CASE("seqs continue above the rows present even if sqlite_sequence was lost
   }
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open(dir.file("o.db").c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, "DELETE FROM sqlite_sequence", nullptr, nullptr, nullptr) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "DELETE FROM meta WHERE key='seq'", nullptr, nullptr, nullptr) == SQLITE_OK);
   sqlite3_close(db);
   auto ob = open({dir.file("o.db")}, clock);
   const auto r = append_sync(*ob, records(1));
@@ -537,7 +537,7 @@ TEST_CASE("a schema-2 store is upgraded in place to 3: every pending record and 
   const auto r = append_sync(*ob, std::move(more));
   CHECK(r.first_seq == 10);
   ob->stop();
-  CHECK(query_text(path, "PRAGMA user_version") == "3");
+  CHECK(query_text(path, "PRAGMA user_version") == "4");
   CHECK(query_text(path, "SELECT typeof(body) FROM records WHERE seq=3") == "text");
   CHECK(query_text(path, "SELECT typeof(body) FROM records WHERE seq=10") == "blob");
   CHECK(query_text(path, "PRAGMA integrity_check") == "ok");
@@ -550,15 +550,15 @@ TEST_CASE("a store of a newer schema is refused and left untouched", "[outbox][s
   {
     sqlite3* db = nullptr;
     REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
-    REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE future(x); PRAGMA user_version=4;", nullptr,
+    REQUIRE(sqlite3_exec(db, "PRAGMA journal_mode=WAL; CREATE TABLE future(x); PRAGMA user_version=5;", nullptr,
                          nullptr, nullptr) == SQLITE_OK);
     sqlite3_close(db);
   }
   std::string err;
   auto ob = Outbox::open({path}, clock, err);
   CHECK_FALSE(ob);
-  CHECK_THAT(err, Catch::Contains("newer ioc-edge (schema 4, this build knows 3)"));
-  CHECK(query_text(path, "PRAGMA user_version") == "4");
+  CHECK_THAT(err, Catch::Contains("newer ioc-edge (schema 5, this build knows 4)"));
+  CHECK(query_text(path, "PRAGMA user_version") == "5");
   CHECK(query_text(path, "SELECT count(*) FROM sqlite_master WHERE name='records'") == "0");
 }
 
@@ -768,4 +768,126 @@ TEST_CASE("two corrupt files moved aside in the same second are both kept", "[ou
         e.path().filename().string().find("-shm") == std::string::npos)
       aside.insert(test::read_file(e.path().string()));
   CHECK(aside == std::set<std::string>{std::string(8192, 'x'), std::string(8192, 'y')});
+}
+
+// Invariant 9: few commits (flash wear), every promise kept.
+TEST_CASE("appends wait up to commit_interval for company and are acknowledged only by their commit",
+          "[outbox][commit]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.commit_interval = 200ms;
+  auto ob = open(o, clock);
+  const auto commits_before = ob->stats().commits;
+  std::atomic<int> done{0};
+  std::vector<AppendResult> results(3);
+  for (int i = 0; i < 3; ++i)
+    ob->append(records(2), [&, i](const AppendResult& r) {
+      results[static_cast<std::size_t>(i)] = r;
+      ++done;
+    });
+  // The clock stands still: nothing is acknowledged, because nothing is committed yet.
+  CHECK_FALSE(test::wait_until([&] { return done.load() > 0; }, 300ms));
+  CHECK(ob->stats().pending == 0);
+  clock.advance(200ms);
+  REQUIRE(test::wait_until([&] { return done.load() == 3; }, 5s));
+  CHECK(ob->stats().commits == commits_before + 1);  // one transaction for the three
+  for (int i = 0; i < 3; ++i) {
+    CHECK(results[static_cast<std::size_t>(i)].status == AppendStatus::Committed);
+    CHECK(results[static_cast<std::size_t>(i)].first_seq == 1 + 2 * i);
+  }
+  const auto st = ob->stats();
+  CHECK(st.acks == 3);
+  CHECK(st.ack_p50_ms > 0);
+  CHECK(st.ack_max_ms >= st.ack_p99_ms);
+  ob->stop();
+  auto again = open(o, clock);
+  CHECK(again->stats().pending == 6);
+}
+
+TEST_CASE("a megabyte of appends is committed without waiting for the interval", "[outbox][commit]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.commit_interval = 10000ms;
+  auto ob = open(o, clock);
+  const auto r = append_sync(*ob, records(300, Priority::Normal, "s", 4000));  // 1.2 MB: the clock stands still
+  CHECK(r.status == AppendStatus::Committed);
+  CHECK(r.last_seq == 300);
+}
+
+TEST_CASE("stop commits appends that were still waiting for company", "[outbox][commit]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.commit_interval = 10000ms;
+  std::promise<AppendResult> p;
+  {
+    auto ob = open(o, clock);
+    ob->append(records(4), [&](const AppendResult& r) { p.set_value(r); });
+    ob->stop();
+  }
+  CHECK(p.get_future().get().status == AppendStatus::Committed);
+  auto again = open(o, clock);
+  CHECK(again->stats().pending == 4);
+}
+
+TEST_CASE("deletes of delivered records wait for company, are not pending meanwhile, and survive stop",
+          "[outbox][commit]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.remove_delay = 1000ms;
+  {
+    auto ob = open(o, clock);
+    auto a = append_sync(*ob, records(5));
+    auto b = append_sync(*ob, records(5));
+    ob->remove({{a.first_seq, a.last_seq, Priority::Normal}});
+    const auto st = ob->stats();
+    CHECK(st.pending == 5);   // delivered readings are not counted as waiting
+    CHECK(st.removing == 5);
+    CHECK_FALSE(test::wait_until([&] { return ob->stats().removed > 0; }, 300ms));  // the clock stands still
+    clock.advance(1000ms);
+    REQUIRE(test::wait_until([&] { return ob->stats().removed == 5; }, 5s));
+    CHECK(ob->stats().removing == 0);
+    CHECK(ob->stats().pending == 5);
+    ob->remove({{b.first_seq, b.last_seq, Priority::Normal}});
+    ob->stop();  // commits the delete that waits
+  }
+  auto again = open(o, clock);
+  CHECK(again->stats().pending == 0);
+  CHECK(again->stats().last_seq == 10);
+}
+
+TEST_CASE("apply_removes commits the waiting deletes before a later read", "[outbox][commit]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.remove_delay = 3600000ms;
+  auto ob = open(o, clock);
+  auto a = append_sync(*ob, records(3));
+  append_sync(*ob, records(2));
+  ob->remove({{a.first_seq, a.last_seq, Priority::Normal}});
+  CHECK(read_all(*ob, Priority::Normal).size() == 5);  // still in the table (the cursor skips them)
+  ob->apply_removes();
+  const auto left = read_all(*ob, Priority::Normal);
+  REQUIRE(left.size() == 2);
+  CHECK(left.front().first_seq == 4);
+  CHECK(ob->stats().removed == 3);
+}
+
+TEST_CASE("delivered records waiting for their delete are never evicted as lost", "[outbox][commit][eviction]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.remove_delay = 3600000ms;
+  o.max_age_ms = 60'000;
+  auto ob = open(o, clock);
+  auto a = append_sync(*ob, records(4));
+  ob->remove({{a.first_seq, a.last_seq, Priority::Normal}});
+  clock.advance(120s);  // past max_age, long before the delete would go on its own: the age check runs
+  REQUIRE(test::wait_until([&] { return ob->stats().removed == 4; }, 10s));
+  ob->flush();
+  CHECK(ob->stats().evicted == 0);
+  CHECK(read_all(*ob, Priority::System).empty());  // no gap event names delivered data
 }
