@@ -306,7 +306,8 @@ std::string Gateway::status_json() const {
         {"commit_latency_ms",
          {{"count", st.acks}, {"p50", st.ack_p50_ms}, {"p99", st.ack_p99_ms}, {"max", st.ack_max_ms}}},
         {"held", held_json(st.held)},
-        {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)}}},
+        {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)},
+        {"corruption", st.corruption.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.corruption)}}},
       {"sources", sources},
   };
   return j.dump(2) + "\n";

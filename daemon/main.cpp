@@ -101,6 +101,8 @@ int cmd_status(const std::string& address, bool raw) {
     std::cout << "backlog  " << b["readings"] << " readings, oldest " << b["oldest_age_s"] << " s, "
               << b["file_bytes"] << " bytes on disk, " << b["evicted"] << " evicted\n";
     if (!b["fault"].is_null()) std::cout << "FAULT    " << b["fault"].get<std::string>() << "\n";
+    if (b.contains("corruption") && b["corruption"].is_string())
+      std::cout << "DAMAGED  " << b["corruption"].get<std::string>() << "\n";
     if (b.contains("held") && b["held"]["readings"].get<std::int64_t>() > 0) {
       std::cout << "REFUSED  the IOC broker refused " << b["held"]["readings"] << " readings; they are kept, not resent:\n";
       for (const auto& h : b["held"]["messages"])

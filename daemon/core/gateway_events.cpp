@@ -28,16 +28,19 @@ void append_range(std::string& v, std::int64_t first, std::int64_t last) {
 
 }  // namespace
 
-std::vector<Envelope> gap_events(std::string_view reason, Priority dropped_prio, const std::vector<SeqRun>& runs,
+std::vector<Envelope> gap_events(std::string_view reason, std::optional<Priority> dropped_prio, const std::vector<SeqRun>& runs,
                                  const std::map<std::string, std::int64_t>& per_source, std::int64_t ts_ms) {
   std::vector<Envelope> out;
   for (std::size_t i = 0; i < runs.size(); i += kMaxRangesPerEvent) {
     const std::size_t end = std::min(runs.size(), i + kMaxRangesPerEvent);
     std::string v = "{\"event\":\"gap\",\"reason\":";
     append_json_string(v, reason);
-    v += ",\"priority\":\"";
-    v += to_string(dropped_prio);
-    v += "\",\"ranges\":[";
+    if (dropped_prio) {
+      v += ",\"priority\":\"";
+      v += to_string(*dropped_prio);
+      v += "\"";
+    }
+    v += ",\"ranges\":[";
     std::int64_t n = 0;
     for (std::size_t k = i; k < end; ++k) {
       if (k > i) v += ',';
@@ -45,7 +48,7 @@ std::vector<Envelope> gap_events(std::string_view reason, Priority dropped_prio,
       n += runs[k].last - runs[k].first + 1;
     }
     v += "],\"count\":" + std::to_string(n);
-    if (i == 0) {
+    if (i == 0 && !per_source.empty()) {
       v += ",\"sources\":{";
       bool first = true;
       for (const auto& [src, c] : per_source) {

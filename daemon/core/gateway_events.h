@@ -5,6 +5,7 @@
 // this file is the only place that builds them. Pure functions.
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,12 +17,13 @@ namespace ioc_edge {
 inline constexpr std::string_view kGatewaySource = "_gateway";
 
 // An eviction's gap events: the exact seq runs dropped, split over several events when there are
-// more than 1,000 runs; the first one also counts the dropped readings per source.
+// more than 1,000 runs; the first one also counts the dropped readings per source. A salvage of a
+// damaged file (reason "corrupt") knows neither the priority nor the sources of what it could not read.
 struct SeqRun {
   std::int64_t first = 0;
   std::int64_t last = 0;
 };
-std::vector<Envelope> gap_events(std::string_view reason, Priority dropped_prio, const std::vector<SeqRun>& runs,
+std::vector<Envelope> gap_events(std::string_view reason, std::optional<Priority> dropped_prio, const std::vector<SeqRun>& runs,
                                  const std::map<std::string, std::int64_t>& per_source, std::int64_t ts_ms);
 
 // The IOC broker refused a message (MQTT 5 PUBACK reason code >= 0x80): which seqs, on which topic,

@@ -16,8 +16,14 @@
 
 #include "core/gateway_events.h"
 #include "core/log.h"
+#include "core/outbox_sql.h"
 
 namespace ioc_edge {
+
+using outbox_sql::is_corrupt;
+using outbox_sql::kCreateHeld;
+using outbox_sql::kCreateHeldIndex;
+using outbox_sql::Stmt;
 
 namespace {
 
@@ -35,63 +41,6 @@ constexpr std::size_t kEvictChunk = 50000;
 // quarter of it, so a checkpoint never needs more disk than the headroom holds.
 constexpr std::uint64_t kHeadroomMin = 2ull << 20;
 constexpr std::uint64_t kHeadroomMax = 64ull << 20;
-// One row per message the IOC broker refused: its seqs, topic and reason (invariant 4).
-constexpr const char* kCreateHeld =
-    "CREATE TABLE IF NOT EXISTS held(first INTEGER NOT NULL, last INTEGER NOT NULL, prio INTEGER NOT NULL,"
-    " topic TEXT NOT NULL, reason TEXT NOT NULL, readings INTEGER NOT NULL, at INTEGER NOT NULL)";
-// The held records themselves, whatever the held table says: requeue() and the start-up check
-// find them without a table scan.
-constexpr const char* kCreateHeldIndex = "CREATE INDEX IF NOT EXISTS records_held ON records(prio, seq) WHERE state<>0";
-
-// RAII prepared statement. All SQL of the daemon lives in this file.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  explicit operator bool() const { return s_ != nullptr; }
-  sqlite3_stmt* get() const { return s_; }
-  Stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  // SQLITE_STATIC: the string must outlive the step; temporaries are refused at compile time.
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind(int i, std::string&& v) = delete;
-  Stmt& bind_blob(int i, const std::string& v) {
-    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind_blob(int i, std::string&& v) = delete;
-  Stmt& bind_null(int i) {
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  int step() { return sqlite3_step(s_); }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
-  // TEXT and BLOB values alike, byte for byte (schema-2 bodies are TEXT, schema-3 ones BLOBs).
-  std::string bytes(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
 
 std::size_t readings_in(const std::vector<NewRecord>& records) {
   std::size_t n = 0;
@@ -111,10 +60,6 @@ std::string make_uuid_v4() {
   return out;
 }
 
-bool is_corrupt(int rc) {
-  rc &= 0xFF;
-  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
-}
 
 }  // namespace
 
@@ -175,9 +120,7 @@ bool Outbox::open_db(std::string& error) {
     if (rc == SQLITE_OK) rc = sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr);
     if (is_corrupt(rc) && attempt == 0) {
       // Never overwrite an earlier one (an RTC-less box boots at the same time every time).
-      auto aside = opts_.path + ".corrupt-" + std::to_string(clock_.now_ms() / 1000);
-      for (int k = 2; fs::exists(aside, ec) && k < 10000; ++k)
-        aside = opts_.path + ".corrupt-" + std::to_string(clock_.now_ms() / 1000) + "-" + std::to_string(k);
+      const auto aside = aside_name();
       sqlite3_close_v2(db_);
       db_ = nullptr;
       fs::rename(path, aside, ec);
@@ -217,22 +160,7 @@ bool Outbox::open_db(std::string& error) {
     return false;
   }
   if (user_version == 0) {
-    const bool ok = exec("BEGIN IMMEDIATE") &&
-                    exec("CREATE TABLE IF NOT EXISTS records("
-                         " seq INTEGER PRIMARY KEY,"  // the last seq of the row's readings (never reused: meta `seq`)
-                         " prio INTEGER NOT NULL,"
-                         " kind INTEGER NOT NULL,"
-                         " at INTEGER NOT NULL,"  // enqueue time, ms since epoch
-                         " source TEXT NOT NULL,"
-                         " body BLOB NOT NULL,"  // batched kinds: one reading's JSON (without seq) per line
-                         " n INTEGER NOT NULL DEFAULT 1,"
-                         " state INTEGER NOT NULL DEFAULT 0,"  // 0 pending, 1 held (refused by the IOC broker)
-                         " meta TEXT)") &&
-                    exec("CREATE INDEX IF NOT EXISTS records_prio_seq ON records(prio, seq)") && exec(kCreateHeldIndex) &&
-                    exec("CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value) WITHOUT ROWID") &&
-                    exec("INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0),"
-                         "('held',0),('seq',0)") &&
-                    exec(kCreateHeld) && exec("PRAGMA user_version=4") && exec("COMMIT");
+    const bool ok = exec("BEGIN IMMEDIATE") && outbox_sql::create_schema(db_) && exec("COMMIT");
     if (!ok) {
       error = "cannot create the outbox schema in " + opts_.path + ": " + errmsg();
       exec("ROLLBACK");
@@ -450,6 +378,7 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         log_->error("reading pending records failed: {}", errmsg());
         query_ok = false;
+        if (is_corrupt(sqlite3_extended_errcode(db_)) && corrupt_.empty()) corrupt_ = errmsg();
       }
       result.set_value(std::move(out));
     });
@@ -572,6 +501,7 @@ OutboxStats Outbox::stats() const {
   s.commits = commits_;
   std::lock_guard lk(mu_);
   s.fault = fault_;
+  s.corruption = corruption_report_;
   return s;
 }
 
@@ -640,8 +570,10 @@ void Outbox::run() {
     // Limits change only when something was written, or when data ages; reads (the forwarder's
     // hot path while draining) need neither the size pragmas nor the age scan.
     const bool wrote = !appends.empty() || !removes.empty();
+    if (!corrupt_.empty()) salvage();  // a read met damage
     if (wrote) commit_batch(appends, removes);
     if (wrote || clock_.steady() >= next_age_check_) enforce_limits();
+    if (!corrupt_.empty()) salvage();  // a commit, hold or eviction met damage
     if (stopping) {
       std::lock_guard lk(mu_);
       if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) {
@@ -653,7 +585,8 @@ void Outbox::run() {
   }
 }
 
-void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault) {
+void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault,
+                          bool after_salvage) {
   const std::int64_t now = store_now();
   std::int64_t delta[kPriorityLevels] = {};
   std::int64_t removed_now = 0, held_delta = 0;
@@ -749,6 +682,10 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
     const std::string what = std::string(sqlite3_errstr(rc)) + " (" + errmsg() + ") during " + failed_step;
     exec("ROLLBACK");
     exit_if_unrecoverable(rc, what);
+    if (!corrupt_.empty() && !after_salvage && salvage()) {  // invariant 10: once more, on the salvaged file
+      commit_batch(appends, removes, keep_fault, /*after_salvage=*/true);
+      return;
+    }
     std::size_t n = 0;
     for (auto& a : appends) n += readings_in(a.records);
     refused_ += n;
@@ -976,8 +913,17 @@ std::vector<HeldEntry> Outbox::held() const {
 }
 
 void Outbox::refresh_stats_after_delete() {
-  Stmt oldest(db_, "SELECT at FROM records ORDER BY seq LIMIT 1");
-  oldest_at_ms_ = (oldest && oldest.step() == SQLITE_ROW) ? oldest.i64(0) : 0;
+  Stmt oldest(db_, "SELECT at, seq - n FROM records ORDER BY seq LIMIT 1");
+  const int rc = oldest ? oldest.step() : SQLITE_ERROR;
+  if (rc == SQLITE_ROW) {
+    oldest_at_ms_ = oldest.i64(0);
+    low_water_ = oldest.i64(1);
+  } else if (rc == SQLITE_DONE) {
+    oldest_at_ms_ = 0;
+    low_water_ = last_seq_;
+  } else if (is_corrupt(sqlite3_extended_errcode(db_)) && corrupt_.empty()) {
+    corrupt_ = errmsg();  // the head of the table is damaged; the low-water mark stays as it was
+  }
   std::int64_t pages = 0, free_pages = 0;
   Stmt pc(db_, "PRAGMA page_count");
   if (pc && pc.step() == SQLITE_ROW) pages = pc.i64(0);
@@ -1150,11 +1096,7 @@ void Outbox::exit_if_unrecoverable(int rc, const std::string& what) {
     spdlog::shutdown();
     std::_Exit(1);
   }
-  if (is_corrupt(rc)) {
-    log_->critical("database {} is corrupt: {}; exiting; it will be moved aside at start-up", opts_.path, what);
-    spdlog::shutdown();
-    std::_Exit(1);
-  }
+  if (is_corrupt(rc) && corrupt_.empty()) corrupt_ = what;  // salvaged at the end of this loop turn
 }
 
 void Outbox::notify_commit() {

@@ -55,6 +55,14 @@
 //     of older versions keep their ages). A wall clock that steps (an office box without a working
 //     RTC that boots at an old date, then NTP steps it by weeks) neither evicts what waited for
 //     the link nor stops eviction; time the daemon was not running does not age data.
+// 10. Damage found while running (SQLITE_CORRUPT from any statement: a bad sector, a torn write
+//     on cheap flash) does not stop the daemon or strand what is readable: the writer runs
+//     quick_check for the log, copies every record it can read into a new file with the same
+//     store id and the same seqs, names the seqs it could not read in a `gap` event (reason
+//     `corrupt`), keeps the damaged file as "<path>.corrupt-<time>" (never overwriting one) and
+//     goes on with the new file; the status says so (OutboxStats::corruption). A commit that
+//     met the damage is retried once on the new file; a read that met it fails once and is
+//     read again. More than three salvages in an hour exit (the disk is failing).
 //  7. The file is bounded: max_page_count caps it at max_size plus headroom, so eviction, not the
 //     disk, decides what is dropped when the office is offline for long.
 //  9. Flash wear (docs/design.md, "Writes to flash"): every commit rewrites the pages it touches
@@ -173,6 +181,7 @@ struct OutboxStats {
   std::uint64_t acks = 0;
   double ack_p50_ms = 0, ack_p99_ms = 0, ack_max_ms = 0;
   std::string fault;                  // empty when healthy
+  std::string corruption;             // the last salvage of a damaged file (invariant 10), empty if none
 };
 
 class Outbox {
@@ -246,7 +255,8 @@ class Outbox {
     AppendDone done;
     std::chrono::steady_clock::time_point queued_at;
   };
-  void commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault = false);
+  void commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault = false,
+                    bool after_salvage = false);
   bool appends_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
   bool removes_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
   void commit_removes_now();
@@ -264,7 +274,10 @@ class Outbox {
   // COMMITs when `ok`, else (or if the commit fails) rolls back, sets `error` and exits on what
   // cannot be recovered in place; true if committed.
   bool end_transaction(bool ok, std::string& error);
-  void exit_if_unrecoverable(int rc, const std::string& what);  // failed fsync or corruption: _Exit(1)
+  // A failed fsync: _Exit(1). Corruption: a salvage is due (invariant 10).
+  void exit_if_unrecoverable(int rc, const std::string& what);
+  bool salvage();  // invariant 10; true if the store is usable again (otherwise the process has exited)
+  std::string aside_name() const;  // "<path>.corrupt-<time>", never an existing file
   void notify_commit();
   std::uint64_t headroom_bytes() const;
   std::uint64_t reserve_bytes() const;
@@ -316,6 +329,10 @@ class Outbox {
   std::atomic<std::uint64_t> free_page_bytes_{0};  // pages freed by deletes, reused by new data
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
+  std::string corrupt_;             // writer thread: the damage found, when a salvage is due
+  std::string corruption_report_;  // guarded by mu_
+  std::int64_t low_water_ = 0;     // writer thread: every seq up to this one had left the table
+  std::deque<std::chrono::steady_clock::time_point> salvages_;  // the last hour's
   std::atomic<std::int64_t> removing_by_prio_[kPriorityLevels] = {};  // readings in queued_removes_
   // Acknowledgement latency: buckets of a quarter octave from 50 us (the last one open-ended).
   static constexpr int kLatencyBuckets = 96;
