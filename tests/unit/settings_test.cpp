@@ -52,6 +52,7 @@ TEST_CASE("a valid file loads with its defaults", "[settings]") {
   CHECK(s.buffer.max_size == (2ull << 30));
   CHECK(s.buffer.max_age == std::chrono::hours(24 * 30));
   CHECK(s.buffer.sync_full);
+  CHECK(s.buffer.commit_interval == std::chrono::seconds(1));
   CHECK(s.status.host == "127.0.0.1");
   CHECK(s.status.port == 8787);
   REQUIRE(s.sources.size() == 1);
@@ -95,6 +96,14 @@ TEST_CASE("bad enum values list the allowed ones", "[settings]") {
   CHECK_THAT(out, Catch::Contains("f.toml:16:8: [buffer] sync: \"ful\" is not one of \"full\", \"normal\" (did you mean \"full\"?)"));
   const auto out2 = report(replace(kValid, "type = \"generator\"", "type = \"generatr\""));
   CHECK_THAT(out2, Catch::Contains("f.toml:11:8: source \"tram-bom-1\": type: unknown source type \"generatr\" (did you mean \"generator\"?)"));
+}
+
+TEST_CASE("commit_interval is a duration of at most 10 s", "[settings]") {
+  const auto ok = load(std::string(kValid) + "\n[buffer]\ncommit_interval = \"250ms\"\n");
+  REQUIRE(ok.settings);
+  CHECK(ok.settings->buffer.commit_interval == std::chrono::milliseconds(250));
+  const auto out = report(std::string(kValid) + "\n[buffer]\ncommit_interval = \"30s\"\n");
+  CHECK_THAT(out, Catch::Contains("[buffer] commit_interval: must be at most 10s"));
 }
 
 TEST_CASE("unparsable sizes, durations and rates are explained", "[settings]") {
