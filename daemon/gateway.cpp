@@ -19,9 +19,8 @@ namespace ioc_edge {
 namespace {
 
 // docs/design.md, "Writes to flash": deletes of delivered records wait this long for company (a
-// crash only resends them), and new stores use this page size.
+// crash only resends them).
 constexpr std::chrono::milliseconds kRemoveDelay{10000};
-constexpr std::uint32_t kNewStorePageSize = 4096;
 
 std::string read_secret(const std::string& path) {
   std::ifstream f(path);
@@ -65,7 +64,6 @@ bool Gateway::start(std::string& error) {
   oo.max_age_ms = s.buffer.max_age.count();
   oo.commit_interval = s.buffer.commit_interval;
   oo.remove_delay = kRemoveDelay;
-  oo.page_size = kNewStorePageSize;
   outbox_ = Outbox::open(oo, clock_, error);
   if (!outbox_) return false;
 

@@ -29,7 +29,7 @@ struct BufferSettings {
   bool sync_full = true;
   // How long an append may wait for company before its commit (docs/design.md, "Writes to flash").
   std::chrono::milliseconds commit_interval{kDefaultCommitInterval};
-  static constexpr std::chrono::milliseconds kDefaultCommitInterval{1000};
+  static constexpr std::chrono::milliseconds kDefaultCommitInterval{2000};
 };
 
 struct UplinkSettings {

@@ -52,7 +52,7 @@ TEST_CASE("a valid file loads with its defaults", "[settings]") {
   CHECK(s.buffer.max_size == (2ull << 30));
   CHECK(s.buffer.max_age == std::chrono::hours(24 * 30));
   CHECK(s.buffer.sync_full);
-  CHECK(s.buffer.commit_interval == std::chrono::seconds(1));
+  CHECK(s.buffer.commit_interval == std::chrono::seconds(2));
   CHECK(s.status.host == "127.0.0.1");
   CHECK(s.status.port == 8787);
   REQUIRE(s.sources.size() == 1);
