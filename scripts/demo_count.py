@@ -3,7 +3,7 @@
 
 --brief            one line: readings received, distinct seqs
 --db OUTBOX.DB     the full check after the daemon stopped: every seq the outbox ever committed
-                   (1 .. sqlite_sequence) was received by the IOC, is still in the outbox, or is
+                   (1 .. meta 'seq') was received by the IOC, is still in the outbox, or is
                    named by a gap event. Exit 1 if any is missing.
 """
 import argparse
@@ -43,7 +43,8 @@ def main():
         print(f"{readings} readings ({len(seqs)} distinct seqs)")
         return 0
     db = sqlite3.connect(f"file:{a.db}?mode=ro", uri=True)
-    last = (db.execute("SELECT seq FROM sqlite_sequence WHERE name='records'").fetchone() or [0])[0]
+    # The highest seq ever given (schema 4 keeps it in meta, written by every commit that gives seqs).
+    last = (db.execute("SELECT value FROM meta WHERE key='seq'").fetchone() or [0])[0]
     # A row holds n readings: seqs seq-n+1 .. seq.
     left = {s for last, n in db.execute("SELECT seq, n FROM records") for s in range(last - n + 1, last + 1)}
     missing = [s for s in range(1, last + 1) if s not in seqs and s not in left and s not in gaps]

@@ -416,9 +416,17 @@ bool Outbox::appends_due(std::chrono::steady_clock::time_point now) const {
          queued_records_ >= std::max<std::size_t>(1, opts_.max_queued / 4);
 }
 
+std::chrono::steady_clock::time_point Outbox::removes_deadline() const {
+  // Short of disk, what was delivered leaves at once: its pages are the room new data needs. A
+  // delete that failed waits for the fault probe.
+  const auto due = tight_on_disk_.load(std::memory_order_relaxed) || queued_removes_.size() >= kRemoveRanges
+                       ? removes_since_
+                       : removes_since_ + opts_.remove_delay;
+  return std::max(due, removes_retry_at_);
+}
+
 bool Outbox::removes_due(std::chrono::steady_clock::time_point now) const {
-  if (queued_removes_.empty()) return false;
-  return now >= removes_since_ + opts_.remove_delay || queued_removes_.size() >= kRemoveRanges;
+  return !queued_removes_.empty() && now >= removes_deadline();
 }
 
 void Outbox::commit_removes_now() {
@@ -543,7 +551,7 @@ void Outbox::run() {
       // Relative wait: the injected clock need not be std::chrono::steady_clock.
       auto until = next_age_check_;
       if (!queued_appends_.empty()) until = std::min(until, appends_since_ + opts_.commit_interval);
-      if (!queued_removes_.empty()) until = std::min(until, removes_since_ + opts_.remove_delay);
+      if (!queued_removes_.empty()) until = std::min(until, removes_deadline());
       const auto wait = std::clamp(std::chrono::duration_cast<std::chrono::milliseconds>(until - clock_.steady()),
                                    std::chrono::milliseconds(0), std::chrono::milliseconds(5000));
       cv_.wait_for(lk, wait, [&] {
@@ -561,7 +569,7 @@ void Outbox::run() {
         queued_records_ = 0;
         queued_bytes_ = 0;
       }
-      const bool ride = !appends.empty() && now >= removes_since_ + opts_.remove_delay / 2;
+      const bool ride = !appends.empty() && now >= removes_since_ + opts_.remove_delay / 2 && now >= removes_retry_at_;
       if (force || ride || removes_due(now)) removes.swap(queued_removes_);
       tasks.swap(tasks_);
     }
@@ -712,7 +720,7 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
       // the next probe, not in a loop.
       std::lock_guard lk(mu_);
       queued_removes_.insert(queued_removes_.begin(), removes.begin(), removes.end());
-      removes_since_ = clock_.steady() + opts_.fault_probe - opts_.remove_delay;
+      removes_retry_at_ = clock_.steady() + opts_.fault_probe;
     }
     return;
   }
@@ -931,6 +939,9 @@ void Outbox::refresh_stats_after_delete() {
   if (fc && fc.step() == SQLITE_ROW) free_pages = fc.i64(0);
   file_bytes_ = static_cast<std::uint64_t>((pages - free_pages) * page_size_);
   free_page_bytes_ = static_cast<std::uint64_t>(free_pages * page_size_);
+  struct statvfs st {};
+  tight_on_disk_ = ::statvfs(dir_.c_str(), &st) == 0 &&
+                   static_cast<std::uint64_t>(st.f_bavail) * st.f_frsize + free_page_bytes_ < 2 * headroom_bytes();
 }
 
 void Outbox::enforce_limits() {

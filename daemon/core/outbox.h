@@ -26,9 +26,10 @@
 //  2. A record is an Envelope (core/envelope.h): `count` readings of one source, kind and priority
 //     (one poll, one batch from a producer, one blob) owning the consecutive seqs
 //     [first_seq, last_seq]. Its rowid is last_seq, given explicitly as the previous highest seq
-//     plus `count` on an AUTOINCREMENT table, so seqs are strictly increasing and never reused in
-//     this store, even after the table drains or the process is killed (sqlite_sequence remembers
-//     the highest). Records committed in one transaction get consecutive seqs in append order.
+//     plus `count`, so seqs are strictly increasing and never reused in this store, even after the
+//     table drains or the process is killed: the meta row `seq`, written by the transaction that
+//     gives seqs, remembers the highest (stores made before schema 4 also have sqlite_sequence).
+//     Records committed in one transaction get consecutive seqs in append order.
 //     Counts and limits are in readings. Bodies are stored as BLOBs, byte for byte.
 //  3. A record leaves the table only by remove() (the IOC acknowledged it) or by eviction.
 //     Eviction takes the lowest priority first, oldest (lowest seq) first within it, held records
@@ -72,7 +73,9 @@
 //     Deletes of acknowledged records wait up to `remove_delay` and ride with the next commit; a
 //     crash then only resends what the IOC already has (it de-duplicates by seq). Deletes waiting
 //     are applied before any eviction (so a gap event never names delivered data), when the link
-//     comes up (apply_removes(), so nothing delivered is read again), at stop() and by flush().
+//     comes up (apply_removes(), so nothing delivered is read again), at stop() and by flush(),
+//     and at once while the disk is short of room (their pages are what new data needs; while
+//     storage is faulted they go with the fault probe).
 //     `pending` excludes them. New stores use `page_size` (1 KiB halves the bytes a small commit
 //     writes), no AUTOINCREMENT (the highest seq lives in the meta row the commit writes anyway),
 //     and secure_delete is off (Debian turns it on: it zeroes every freed page).
@@ -261,6 +264,7 @@ class Outbox {
                     bool after_salvage = false);
   bool appends_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
   bool removes_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
+  std::chrono::steady_clock::time_point removes_deadline() const;     // mu_ held
   void commit_removes_now();
   void record_ack_latency(std::chrono::steady_clock::duration d);
   void enforce_limits();
@@ -307,7 +311,8 @@ class Outbox {
   std::size_t queued_bytes_ = 0;    // of bodies
   std::chrono::steady_clock::time_point appends_since_{};  // when the oldest queued append came
   std::vector<SeqRange> queued_removes_;
-  std::chrono::steady_clock::time_point removes_since_{};  // when the oldest queued delete came (or its retry is due)
+  std::chrono::steady_clock::time_point removes_since_{};  // when the oldest queued delete came
+  std::chrono::steady_clock::time_point removes_retry_at_{};  // a delete failed: not before then
   bool force_ = false;  // flush(): commit what waits now
   std::deque<std::function<void()>> tasks_;
   std::function<void()> on_commit_;
@@ -329,6 +334,7 @@ class Outbox {
   std::atomic<std::int64_t> last_seq_{0};
   std::atomic<std::uint64_t> file_bytes_{0};
   std::atomic<std::uint64_t> free_page_bytes_{0};  // pages freed by deletes, reused by new data
+  std::atomic<bool> tight_on_disk_{false};  // under twice the headroom free: deletes are not deferred
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
   std::string corrupt_;             // writer thread: the damage found, when a salvage is due

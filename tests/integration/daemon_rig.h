@@ -124,7 +124,7 @@ class DaemonRig {
   }
 
   // The highest seq ever committed (the daemon must be stopped: opens the file read-only).
-  std::int64_t last_seq_on_disk() const { return query_int(opts_.data_dir + "/outbox.db", "SELECT seq FROM sqlite_sequence WHERE name='records'"); }
+  std::int64_t last_seq_on_disk() const { return query_int(opts_.data_dir + "/outbox.db", "SELECT value FROM meta WHERE key='seq'"); }
   std::string integrity_check() const { return query_text(opts_.data_dir + "/outbox.db", "PRAGMA integrity_check"); }
 
   // Seqs of every reading and event the IOC received.

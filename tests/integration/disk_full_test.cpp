@@ -103,7 +103,10 @@ TEST_CASE("after a full disk drains, new data is stored again and the IOC hears 
   rig.proxy().restore();
   REQUIRE(wait_until([&] { return rig.status()["backlog"]["fault"].is_null(); }, 60s));
   const auto stored = rig.status()["sources"][0]["stored"].get<std::int64_t>();
-  REQUIRE(wait_until([&] { return rig.status()["sources"][0]["stored"].get<std::int64_t>() > stored + 50000; }, 30s));
+  const bool stored_again =
+      wait_until([&] { return rig.status()["sources"][0]["stored"].get<std::int64_t>() > stored + 50000; }, 30s);
+  INFO(rig.daemon_log());
+  REQUIRE(stored_again);
   const auto st = rig.status();
   CHECK(st["backlog"]["fault"].is_null());
   CHECK(http_get(rig.status_port(), "/healthz").status == 200);
