@@ -124,11 +124,13 @@ void BM_RawSqliteReadDelete500(benchmark::State& state) {
 // commits whatever is queued in one transaction (group commit). Measured until every append of the
 // iteration is committed. range(1): readings per outbox record — 1 is one row per reading (schema
 // 1), `range(0)` is what the pipeline does now (one record per batch, up to batch_max_readings).
+// range(2): the page size of the new store (1024, the default since 0.4.0, or 4096 as before).
 void BM_OutboxAppend(benchmark::State& state) {
   const auto batch = static_cast<std::size_t>(state.range(0));
   const auto per_record = static_cast<std::size_t>(state.range(1));
   SystemClock clock;
   OutboxOptions o{temp_db()};
+  o.page_size = static_cast<std::uint32_t>(state.range(2));
   o.sync_full = true;
   o.max_size = 8ull << 30;
   std::string err;
@@ -174,10 +176,12 @@ void BM_OutboxAppend(benchmark::State& state) {
 BENCHMARK(BM_RawSqlite1000RowTxn)->Arg(0)->Arg(1)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_RawSqliteReadDelete500)->Iterations(1500)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_OutboxAppend)
-    ->Args({100, 1})
-    ->Args({1000, 1})
-    ->Args({100, 100})
-    ->Args({1000, 500})
+    ->Args({100, 1, 1024})
+    ->Args({1000, 1, 1024})
+    ->Args({100, 100, 1024})
+    ->Args({100, 100, 4096})
+    ->Args({1000, 500, 1024})
+    ->Args({1000, 500, 4096})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_MAIN();
