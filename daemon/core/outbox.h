@@ -68,7 +68,7 @@
 //     disk, decides what is dropped when the office is offline for long.
 //  9. Flash wear (docs/design.md, "Writes to flash"): every commit rewrites the pages it touches
 //     (table and index tails, the meta row) into the WAL, so commits are made few. An append
-//     waits at most `commit_interval` for company (or until a megabyte or a quarter of
+//     waits at most `commit_interval` for company (or until 256 KiB or a quarter of
 //     `max_queued` has gathered); its callback still runs only after the commit (invariant 1).
 //     Deletes of acknowledged records wait up to `remove_delay` and ride with the next commit; a
 //     crash then only resends what the IOC already has (it de-duplicates by seq). Deletes waiting

@@ -807,7 +807,7 @@ TEST_CASE("appends wait up to commit_interval for company and are acknowledged o
   CHECK(again->stats().pending == 6);
 }
 
-TEST_CASE("a megabyte of appends is committed without waiting for the interval", "[outbox][commit]") {
+TEST_CASE("appends of more than 256 KiB are committed without waiting for the interval", "[outbox][commit]") {
   test::TempDir dir;
   test::FakeClock clock;
   OutboxOptions o{dir.file("o.db")};
