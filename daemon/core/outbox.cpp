@@ -586,6 +586,14 @@ void Outbox::run() {
     if (!corrupt_.empty()) salvage();  // a commit, hold or eviction met damage
     if (stopping) {
       std::lock_guard lk(mu_);
+      // Deletes that failed even now (a full disk) are not waited for: after the restart their
+      // records are sent once more, which the IOC de-duplicates.
+      if (!removes.empty() && !queued_removes_.empty() && clock_.steady() < removes_retry_at_) {
+        log_->warn("stopping with {} deliveries not yet deleted; they will be sent again after the restart",
+                   queued_removes_.size());
+        for (const auto& r : queued_removes_) removing_by_prio_[static_cast<int>(r.prio)] -= r.last - r.first + 1;
+        queued_removes_.clear();
+      }
       if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) {
         exited_ = true;
         progress_.clear();  // a stopped writer is not a stuck one
