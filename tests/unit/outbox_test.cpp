@@ -973,8 +973,9 @@ TEST_CASE("garbage pages mid-file: every readable record is delivered, the rest 
     cursor = recs.back().last_seq;
     ob->remove(std::move(acked));
   }
-  CHECK(failed_reads >= 1);
-  CHECK(failed_reads <= 2);  // never stalled on the damage
+  // The damage is met by a read (which fails once) or, when deletes near it rebalance the tree
+  // first, by a commit (retried on the salvaged file): either way the reads never stall on it.
+  CHECK(failed_reads <= 2);
 
   // The unreadable seqs, named: reason corrupt, no priority (it could not be read either).
   std::set<std::int64_t> named;
