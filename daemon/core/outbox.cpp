@@ -41,6 +41,11 @@ constexpr std::size_t kEvictChunk = 50000;
 // quarter of it, so a checkpoint never needs more disk than the headroom holds.
 constexpr std::uint64_t kHeadroomMin = 2ull << 20;
 constexpr std::uint64_t kHeadroomMax = 64ull << 20;
+// Bodies waiting for a commit that make a commit worth it at once (invariant 9): a commit of
+// 256 KiB pays its few rewritten pages many times over, and a busy office (10,000 readings/s)
+// keeps at most that much waiting in memory.
+constexpr std::size_t kCommitBytes = 256u << 10;
+constexpr std::size_t kRemoveRanges = 4096;  // deletes queued that are committed at once
 
 std::size_t readings_in(const std::vector<NewRecord>& records) {
   std::size_t n = 0;
@@ -392,9 +397,13 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
 void Outbox::remove(std::vector<SeqRange> ranges) {
   std::lock_guard lk(mu_);
   if (queued_removes_.empty()) removes_since_ = clock_.steady();
-  for (const auto& r : ranges) removing_by_prio_[static_cast<int>(r.prio)] += r.last - r.first + 1;
+  count_removing(ranges, +1);
   queued_removes_.insert(queued_removes_.end(), ranges.begin(), ranges.end());
   if (removes_due(clock_.steady())) cv_.notify_one();
+}
+
+void Outbox::count_removing(const std::vector<SeqRange>& ranges, int sign) {
+  for (const auto& r : ranges) removing_by_prio_[static_cast<int>(r.prio)] += sign * (r.last - r.first + 1);
 }
 
 void Outbox::apply_removes() {
@@ -403,14 +412,6 @@ void Outbox::apply_removes() {
   tasks_.emplace_back([this] { commit_removes_now(); });
   cv_.notify_one();
 }
-
-// Bodies waiting for a commit that make a commit worth it at once (invariant 9): a commit of
-// 256 KiB pays its few rewritten pages many times over, and a busy office (10,000 readings/s)
-// keeps at most that much waiting in memory.
-namespace {
-constexpr std::size_t kCommitBytes = 256u << 10;
-constexpr std::size_t kRemoveRanges = 4096;  // deletes queued that are committed at once
-}  // namespace
 
 bool Outbox::appends_due(std::chrono::steady_clock::time_point now) const {
   if (queued_appends_.empty()) return false;
@@ -591,7 +592,7 @@ void Outbox::run() {
       if (!removes.empty() && !queued_removes_.empty() && clock_.steady() < removes_retry_at_) {
         log_->warn("stopping with {} deliveries not yet deleted; they will be sent again after the restart",
                    queued_removes_.size());
-        for (const auto& r : queued_removes_) removing_by_prio_[static_cast<int>(r.prio)] -= r.last - r.first + 1;
+        count_removing(queued_removes_, -1);
         queued_removes_.clear();
       }
       if (queued_appends_.empty() && queued_removes_.empty() && tasks_.empty()) {
@@ -743,7 +744,7 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
   for (auto& a : appends) n += readings_in(a.records);
   appended_ += n;
   removed_ += static_cast<std::uint64_t>(removed_now);
-  for (const auto& r : removes) removing_by_prio_[static_cast<int>(r.prio)] -= r.last - r.first + 1;
+  count_removing(removes, -1);
   if (held_delta != 0) {
     held_ += held_delta;
     refresh_held();

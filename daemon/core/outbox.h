@@ -266,6 +266,7 @@ class Outbox {
   bool removes_due(std::chrono::steady_clock::time_point now) const;  // mu_ held
   std::chrono::steady_clock::time_point removes_deadline() const;     // mu_ held
   void commit_removes_now();
+  void count_removing(const std::vector<SeqRange>& ranges, int sign);  // the delivered readings not yet deleted
   void record_ack_latency(std::chrono::steady_clock::duration d);
   void enforce_limits();
   bool evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason);

@@ -68,24 +68,6 @@ std::int64_t int_value(const std::string& path, const char* sql) {
   return rows.front().at(0);
 }
 
-// Overwrites `pages` pages from page `first` (1-based) with the same pseudo-random bytes every run.
-void write_garbage(const std::string& path, std::int64_t first, int pages, std::int64_t page_size) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  REQUIRE(f);
-  std::uint32_t x = 2463534242u;  // xorshift
-  std::string junk(static_cast<std::size_t>(page_size * pages), '\0');
-  for (auto& c : junk) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  f.seekp((first - 1) * page_size);
-  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  f.flush();
-  REQUIRE(f);
-}
-
 std::string log_tail(const std::string& log, std::size_t bytes = 6000) {
   return log.size() <= bytes ? log : "...\n" + log.substr(log.size() - bytes);
 }
@@ -180,7 +162,7 @@ TEST_CASE("garbage pages in the buffer file: the running daemon salvages it, del
   INFO(pages << " pages of " << page_size << " bytes, " << leaves.size() << " leaves of records, damaged from page "
              << first_bad);
   REQUIRE(bad_leaves > 0);
-  write_garbage(db, first_bad, kBadPages, page_size);
+  write_garbage_pages(db, first_bad, kBadPages, page_size);
   CHECK(rig.integrity_check() != "ok");
 
   // 3. Again, without sources (no new data) and with the link up.

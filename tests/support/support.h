@@ -71,6 +71,9 @@ bool tcp_port_open(int port, std::chrono::milliseconds timeout = std::chrono::mi
 // Whole-file helpers; both throw std::runtime_error on I/O errors.
 std::string read_file(const std::string& path);
 void write_file(const std::string& path, const std::string& text);
+// Overwrites `pages` pages of `page_size` bytes from page `first` (1-based) with the same
+// pseudo-random bytes every run: a damaged stretch of a database file. Throws on I/O errors.
+void write_garbage_pages(const std::string& path, std::int64_t first, int pages, std::int64_t page_size);
 
 // The source tree (compile definition IOC_EDGE_SOURCE_DIR).
 std::string repo_root();

@@ -131,4 +131,21 @@ void write_file(const std::string& path, const std::string& text) {
   if (!out) throw std::runtime_error("cannot write " + path);
 }
 
+void write_garbage_pages(const std::string& path, std::int64_t first, int pages, std::int64_t page_size) {
+  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+  if (!f) throw std::runtime_error("cannot open " + path + " for writing");
+  std::uint32_t x = 2463534242u;  // xorshift
+  std::string junk(static_cast<std::size_t>(page_size * pages), '\0');
+  for (auto& c : junk) {
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    c = static_cast<char>(x);
+  }
+  f.seekp((first - 1) * page_size);
+  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
+  f.flush();
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
 }  // namespace ioc_edge::test

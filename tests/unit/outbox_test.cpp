@@ -896,23 +896,6 @@ TEST_CASE("delivered records waiting for their delete are never evicted as lost"
 
 namespace {
 
-// Overwrites `pages` whole pages of the file with garbage, starting at page number `first` (1-based).
-void write_garbage(const std::string& path, std::int64_t first, int pages, std::int64_t page_size) {
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  REQUIRE(f);
-  std::uint32_t x = 2463534242u;  // xorshift: the same garbage every run
-  std::string junk(static_cast<std::size_t>(page_size * pages), '\0');
-  for (auto& c : junk) {
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
-    c = static_cast<char>(x);
-  }
-  f.seekp((first - 1) * page_size);
-  f.write(junk.data(), static_cast<std::streamsize>(junk.size()));
-  REQUIRE(f);
-}
-
 std::vector<std::int64_t> int_column(const std::string& path, const std::string& sql) {
   sqlite3* db = nullptr;
   std::vector<std::int64_t> out;
@@ -950,7 +933,7 @@ TEST_CASE("garbage pages mid-file: every readable record is delivered, the rest 
   const auto bad_leaves = std::count_if(leaves.begin(), leaves.end(),
                                         [&](std::int64_t p) { return p >= first_bad && p < first_bad + 8; });
   REQUIRE(bad_leaves > 0);  // the damage hits records, not only the index
-  write_garbage(path, first_bad, 8, page_size);
+  test::write_garbage_pages(path, first_bad, 8, page_size);
 
   auto ob = open({path}, clock);  // the header is fine: nothing is noticed at open
   std::set<std::int64_t> delivered;
