@@ -23,31 +23,6 @@ using namespace std::chrono;
 
 namespace {
 
-struct Usage {
-  double cpu_s = 0;
-  long rss_kib = 0;
-};
-
-Usage usage(pid_t pid) {
-  Usage u;
-  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
-  std::istringstream rest(s.substr(s.rfind(')') + 2));
-  std::string field;
-  long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::stol(field);
-    if (i == 15) stime = std::stol(field);
-  }
-  u.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
-  std::string line;
-  while (std::getline(status, line))
-    if (line.rfind("VmRSS:", 0) == 0) u.rss_kib = std::stol(line.substr(6));
-  return u;
-}
-
-
 int run(int seconds, int devices, int registers, const Certs* certs, int broker_port) {
   constexpr int kServers = 10;
 
@@ -87,14 +62,14 @@ int run(int seconds, int devices, int registers, const Certs* certs, int broker_
   wait_until([] { return false; }, 3s);
   std::uint64_t req0 = 0;
   for (auto& s : servers) req0 += s->requests_by_function()[3];
-  const auto u0 = usage(daemon.pid());
+  const auto u0 = process_usage(daemon.pid());
   const auto t0 = steady_clock::now();
   long peak = 0;
   wait_until([&] {
-    peak = std::max(peak, usage(daemon.pid()).rss_kib);
+    peak = std::max(peak, process_usage(daemon.pid()).rss_kib);
     return false;
   }, seconds * 1000ms, 500ms);
-  const auto u1 = usage(daemon.pid());
+  const auto u1 = process_usage(daemon.pid());
   const double wall = duration<double>(steady_clock::now() - t0).count();
   std::uint64_t req1 = 0;
   for (auto& s : servers) req1 += s->requests_by_function()[3];

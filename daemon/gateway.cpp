@@ -79,9 +79,10 @@ bool Gateway::start(std::string& error) {
   uo.keepalive_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.keepalive.count() / 1000));
   uo.connect_timeout_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.connect_timeout.count() / 1000));
   uo.mqtt_version = s.uplink.mqtt_version;
-  uo.max_inflight = static_cast<int>(s.uplink.max_inflight);
+  // A window slot may be a blob: two messages (its metadata event and its bytes).
+  uo.max_inflight = static_cast<int>(2 * s.uplink.max_inflight);
   // The forwarder's window, one heartbeat and the "offline" status at disconnect (forwarder.h, invariant 2).
-  uo.max_buffered = static_cast<int>(s.uplink.max_inflight + 2);
+  uo.max_buffered = static_cast<int>(2 * s.uplink.max_inflight + 2);
   uo.will_topic = s.gateway.topic_prefix + "/status";
   nlohmann::json will = {{"state", "offline"}, {"site", s.gateway.site}, {"store", outbox_->store_uuid()}};
   uo.will_payload = will.dump();
@@ -124,9 +125,9 @@ bool Gateway::start(std::string& error) {
     const auto overhead = batch_overhead(fo.header);
     const PipelineLimits limits{s.uplink.batch_max_readings,
                                 s.uplink.batch_max_bytes > overhead ? s.uplink.batch_max_bytes - overhead : 64,
-                                s.uplink.blob_max_bytes, s.uplink.mqtt_version == 5};
+                                s.uplink.blob_max_bytes};
     slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, limits, clock_);
-    SourceContext ctx{ss.name, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
+    SourceContext ctx{ss.name, s.gateway.site, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
     slot.source = ss.driver->create(std::move(ctx), ss.config);
     if (!slot.source) {
       error = "source \"" + ss.name + "\" could not be created";
@@ -261,6 +262,9 @@ std::string Gateway::status_json() const {
                        {"refused", c.refused.load()},
                        {"errors", c.errors.load()},
                        {"overruns", c.overruns.load()},
+                       {"messages", c.messages.load()},
+                       {"redelivered", c.redelivered.load()},
+                       {"bad_input", c.bad_input()},
                        {"last_stored", c.last_ok_ms ? nlohmann::json(format_rfc3339_ms(c.last_ok_ms)) : nlohmann::json(nullptr)}});
   }
   nlohmann::json j = {

@@ -1,5 +1,8 @@
 #include "core/envelope.h"
 
+#include <openssl/evp.h>
+#include <cstdlib>
+
 #include <algorithm>
 #include <array>
 #include <charconv>
@@ -149,16 +152,72 @@ std::vector<SeqRange> seq_ranges(const std::vector<const Record*>& records) {
   return out;
 }
 
-std::string blob_meta_json(std::string_view point, std::int64_t ts_ms, std::string_view content_type) {
+std::string blob_meta_json(const BlobMeta& m) {
   std::string out = "{\"point\":";
-  append_json_string(out, point);
-  out += ",\"ts\":\"" + format_rfc3339_ms(ts_ms) + "\"";
-  if (!content_type.empty()) {
+  append_json_string(out, m.point);
+  out += ",\"ts\":\"" + format_rfc3339_ms(m.ts_ms) + "\"";
+  if (!m.content_type.empty()) {
     out += ",\"content_type\":";
-    append_json_string(out, content_type);
+    append_json_string(out, m.content_type);
+  }
+  out += ",\"size\":\"" + std::to_string(m.size) + "\"";
+  if (!m.sha256.empty()) {
+    out += ",\"sha256\":";
+    append_json_string(out, m.sha256);
+  }
+  if (!m.origin.empty()) {
+    out += ",\"origin\":";
+    append_json_string(out, m.origin);
   }
   out += '}';
   return out;
+}
+
+std::string sha256_hex(std::string_view bytes) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(bytes.data(), bytes.size(), md, &len, EVP_sha256(), nullptr) != 1) return {};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(len * 2, '0');
+  for (unsigned i = 0; i < len; ++i) {
+    out[2 * i] = kHex[md[i] >> 4];
+    out[2 * i + 1] = kHex[md[i] & 15];
+  }
+  return out;
+}
+
+Message build_blob_event(std::string_view prefix, const BatchHeader& header, std::int64_t sent_at_ms,
+                         const Record& blob) {
+  Reading r;
+  r.point = "blob";
+  nlohmann::json value = {{"kind", "blob"}};
+  const auto meta = nlohmann::json::parse(blob.meta, nullptr, /*allow_exceptions=*/false);
+  if (meta.is_object()) {
+    for (const auto& [k, v] : meta.items()) {
+      if (!v.is_string()) continue;
+      const auto& text = v.get_ref<const std::string&>();
+      if (k == "point")
+        r.point = text;
+      else if (k == "ts")
+        r.ts_ms = parse_rfc3339_ms(text).value_or(0);
+      else if (k == "size")
+        value["size"] = std::strtoull(text.c_str(), nullptr, 10);
+      else
+        value[k] = text;
+    }
+  }
+  if (!value.contains("size")) value["size"] = blob.body.size();
+  r.value = JsonText{value.dump()};
+  Record event;
+  event.first_seq = event.last_seq = blob.last_seq;
+  event.prio = blob.prio;
+  event.kind = Kind::Event;
+  event.source = blob.source;
+  append_reading_json(event.body, blob.source, r);
+  Message m;
+  m.topic = topic_for(prefix, Kind::Event, blob.source);
+  m.payload = build_batch(header, sent_at_ms, {&event});
+  return m;
 }
 
 std::vector<std::pair<std::string, std::string>> blob_meta_pairs(std::string_view meta_json) {

@@ -113,8 +113,27 @@ struct SeqRange {
 // Consecutive runs of the records' seqs (records of one priority), for Outbox::remove().
 std::vector<SeqRange> seq_ranges(const std::vector<const Record*>& records);
 
-// A blob's metadata as stored in Envelope::meta, and back. Members are strings.
-std::string blob_meta_json(std::string_view point, std::int64_t ts_ms, std::string_view content_type);
+// A blob's metadata as stored in Envelope::meta (a compact JSON object of string members: point,
+// ts, content_type, size, sha256, origin; empty ones left out), and back as pairs.
+struct BlobMeta {
+  std::string_view point;
+  std::int64_t ts_ms = 0;
+  std::string_view content_type;
+  std::size_t size = 0;
+  std::string_view sha256;  // lowercase hex
+  std::string_view origin;  // e.g. the camera's MQTT topic
+};
+std::string blob_meta_json(const BlobMeta& m);
 std::vector<std::pair<std::string, std::string>> blob_meta_pairs(std::string_view meta_json);
+
+// SHA-256 of `bytes`, 64 lowercase hex digits (OpenSSL).
+std::string sha256_hex(std::string_view bytes);
+
+// The metadata event of a blob record, sent before its bytes under both MQTT versions (MQTT 3.1.1
+// has no user properties): a batch on {prefix}/event/{source} holding one reading with the blob's
+// seq, its ts and point, and the value {"kind":"blob","content_type":..,"size":N,"sha256":..,
+// "origin":..} (docs/schema/README.md).
+Message build_blob_event(std::string_view prefix, const BatchHeader& header, std::int64_t sent_at_ms,
+                         const Record& blob);
 
 }  // namespace ioc_edge

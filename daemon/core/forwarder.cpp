@@ -1,6 +1,7 @@
 #include "core/forwarder.h"
 
 #include <algorithm>
+#include <optional>
 #include <limits>
 
 #include "core/gateway_events.h"
@@ -228,6 +229,10 @@ void Forwarder::handle(Event& e) {
       }
       auto it = inflight_.find(e.id);
       if (it == inflight_.end()) {  // from before a reconnect: only an acknowledgement matters
+        break;
+      }
+      if (e.outcome == PublishOutcome::Delivered && it->second.parts > 1) {  // the other half is on its way
+        --it->second.parts;
         break;
       }
       Inflight done = std::move(it->second);
@@ -465,11 +470,16 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records, bool live) 
   }
   for (const auto& g : groups) {
     Message m = build_message(opts_.topic_prefix, opts_.header, now_ms, g);
+    // A blob goes as two messages, its metadata event first (MQTT 3.1.1 has no user properties);
+    // its record leaves the outbox once both are acknowledged.
+    std::optional<Message> blob_event;
+    if (g.front()->kind == Kind::Blob) blob_event = build_blob_event(opts_.topic_prefix, opts_.header, now_ms, *g.front());
     const std::uint64_t id = next_id_++;
     Inflight& f = inflight_[id];
     f.ranges = seq_ranges(g);
     for (const auto* r : g) f.readings += r->count();
-    f.bytes = m.payload.size();
+    f.bytes = m.payload.size() + (blob_event ? blob_event->payload.size() : 0);
+    f.parts = blob_event ? 2 : 1;
     f.live = live;
     f.topic = m.topic;
     f.source = g.front()->source;
@@ -478,6 +488,12 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records, bool live) 
     f.sent_alone = inflight_.size() == 1 && !heartbeat_inflight_;
     if (!live) backlog_inflight_bytes_ += f.bytes;
     total += f.bytes;
+    if (blob_event)
+      uplink_.publish(std::move(*blob_event),
+                      [this, gen = generation_, id](PublishOutcome o, int code, const std::string& detail) {
+                        Event e{Event::Published, gen, id, o, detail, code};
+                        post(std::move(e));
+                      });
     uplink_.publish(std::move(m), [this, gen = generation_, id](PublishOutcome o, int code, const std::string& detail) {
       Event e{Event::Published, gen, id, o, detail, code};
       post(std::move(e));

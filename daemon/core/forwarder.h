@@ -124,6 +124,7 @@ class Forwarder {
     Kind kind = Kind::Data;
     std::chrono::steady_clock::time_point sent_at{};
     bool sent_alone = false;  // nothing else was in flight: its round trip is the path's
+    int parts = 1;            // messages still to be acknowledged (a blob: its metadata event, its bytes)
   };
   struct Event {
     enum Type { Connected, Down, Published, Wake, Rewind } type;

@@ -458,6 +458,13 @@ void Outbox::set_on_commit(std::function<void()> fn) {
   on_commit_ = std::move(fn);
 }
 
+void Outbox::commit_soon() {
+  std::lock_guard lk(mu_);
+  if (soon_ || queued_appends_.empty()) return;
+  soon_ = true;
+  cv_.notify_one();
+}
+
 void Outbox::flush() {
   std::promise<void> done;
   auto fut = done.get_future();
@@ -559,7 +566,8 @@ void Outbox::run() {
                                    std::chrono::milliseconds(0), std::chrono::milliseconds(5000));
       cv_.wait_for(lk, wait, [&] {
         const auto now = clock_.steady();
-        return stopping_ || force_ || !tasks_.empty() || appends_due(now) || removes_due(now);
+        return stopping_ || force_ || (soon_ && !queued_appends_.empty()) || !tasks_.empty() || appends_due(now) ||
+               removes_due(now);
       });
       const auto now = clock_.steady();
       stopping = stopping_;
@@ -567,7 +575,8 @@ void Outbox::run() {
       force_ = false;
       // Invariant 9: appends that waited long enough (or gathered enough) go now; deletes go when
       // they waited long enough themselves, or ride along with appends once half their wait is over.
-      if (force || appends_due(now)) {
+      if (force || soon_ || appends_due(now)) {
+        soon_ = false;
         appends.swap(queued_appends_);
         queued_records_ = 0;
         queued_bytes_ = 0;

@@ -250,6 +250,9 @@ class Outbox {
 
   // Runs queued work now and waits for it (tests and benchmarks).
   void flush();
+  // Commits the appends that wait now rather than within commit_interval: a sender is waiting for
+  // their acknowledgements (an MQTT source's window is filling). Does not block.
+  void commit_soon();
 
  private:
   Outbox(OutboxOptions opts, const Clock& clock);
@@ -315,6 +318,7 @@ class Outbox {
   std::chrono::steady_clock::time_point removes_since_{};  // when the oldest queued delete came
   std::chrono::steady_clock::time_point removes_retry_at_{};  // a delete failed: not before then
   bool force_ = false;  // flush(): commit what waits now
+  bool soon_ = false;   // commit_soon(): commit the appends that wait now
   std::deque<std::function<void()>> tasks_;
   std::function<void()> on_commit_;
   bool stopping_ = false;

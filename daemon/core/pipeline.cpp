@@ -43,26 +43,39 @@ SourcePipeline::SourcePipeline(Outbox& outbox, std::string source, Priority prio
       prio_(prio),
       counters_(counters),
       limits_{std::max<std::size_t>(1, limits.chunk_readings), std::max<std::size_t>(64, limits.chunk_bytes),
-              std::max<std::size_t>(1, limits.blob_bytes), limits.blobs},
+              std::max<std::size_t>(1, limits.blob_bytes)},
       log_(logger("pipeline")) {}
 
 void SourcePipeline::push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) {
-  store(std::move(readings), Kind::Data, prio_, std::move(done));
+  store(source_, std::move(readings), Kind::Data, prio_, std::move(done));
 }
 
 void SourcePipeline::event(Reading e, std::function<void(const SinkResult&)> done) {
   std::vector<Reading> one;
   one.push_back(std::move(e));
-  store(std::move(one), Kind::Event, Priority::High, std::move(done));
+  store(source_, std::move(one), Kind::Event, Priority::High, std::move(done));
+}
+
+void SourcePipeline::push_as(std::string source, Kind kind, std::vector<Reading> readings,
+                             std::function<void(const SinkResult&)> done) {
+  if (!valid_id(source)) {
+    refuse_invalid(readings.size(), "source name \"" + source + "\" " + std::string(id_rule()), done);
+    return;
+  }
+  if (kind == Kind::Event)
+    store(source, std::move(readings), Kind::Event, Priority::High, std::move(done));
+  else
+    store(source, std::move(readings), Kind::Data, prio_, std::move(done));
 }
 
 void SourcePipeline::blob(Blob b, std::function<void(const SinkResult&)> done) {
   std::string why;
-  if (!limits_.blobs)
-    why = "blobs need MQTT 5 ([uplink] mqtt_version = \"5\"): their seq and store travel as MQTT 5 user properties, "
-          "without which the IOC could not de-duplicate them";
+  if (!b.source.empty() && !valid_id(b.source))
+    why = "source name \"" + b.source + "\" " + std::string(id_rule());
   else if (b.point.empty() || b.point.size() > kMaxNameBytes || !valid_utf8(b.point))
     why = "blob point name must be 1-256 bytes of UTF-8";
+  else if (!valid_utf8(b.origin) || b.origin.size() > 65535)
+    why = "origin of blob \"" + b.point + "\" must be at most 65535 bytes of UTF-8";
   else if (!valid_utf8(b.content_type) || b.content_type.size() > kMaxNameBytes)
     why = "content type of blob \"" + b.point + "\" must be at most 256 bytes of UTF-8";
   else if (b.bytes.size() > limits_.blob_bytes)
@@ -74,11 +87,11 @@ void SourcePipeline::blob(Blob b, std::function<void(const SinkResult&)> done) {
   }
   std::vector<NewRecord> one(1);
   auto& e = one.front();
-  e.prio = prio_;
+  e.prio = b.prio;
   e.kind = Kind::Blob;
-  e.source = source_;
+  e.source = b.source.empty() ? source_ : std::move(b.source);
   e.count = 1;
-  e.meta = blob_meta_json(b.point, b.ts_ms, b.content_type);
+  e.meta = blob_meta_json({b.point, b.ts_ms, b.content_type, b.bytes.size(), sha256_hex(b.bytes), b.origin});
   e.body = std::move(b.bytes);
   append(std::move(one), 1, std::move(done));
 }
@@ -94,7 +107,7 @@ void SourcePipeline::refuse_invalid(std::size_t readings, const std::string& why
   if (done) done({SinkStatus::Invalid, why, 0, 0});
 }
 
-void SourcePipeline::store(std::vector<Reading> readings, Kind kind, Priority prio,
+void SourcePipeline::store(const std::string& source, std::vector<Reading> readings, Kind kind, Priority prio,
                            std::function<void(const SinkResult&)> done) {
   std::vector<NewRecord> records;
   const bool unsynced = !clock_.synchronized();
@@ -110,15 +123,15 @@ void SourcePipeline::store(std::vector<Reading> readings, Kind kind, Priority pr
       if (r.error.empty()) r.error = "not a finite number";
     }
     if (records.empty() || records.back().count >= limits_.chunk_readings) {
-      records.push_back({prio, kind, source_, {}, 0, {}});
-      records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) * (96 + source_.size() + r.point.size()));
+      records.push_back({prio, kind, source, {}, 0, {}});
+      records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) * (96 + source.size() + r.point.size()));
     }
     auto& rec = records.back();
     const auto mark = rec.body.size();
     frame_reading(rec, r);
     if (record_message_bytes(kind, rec.body.size(), rec.count) <= limits_.chunk_bytes) continue;
     // This reading takes the record past what one message may hold: it starts the next one...
-    NewRecord next{prio, kind, source_, rec.body.substr(mark == 0 ? 0 : mark + 1), 1, {}};
+    NewRecord next{prio, kind, source, rec.body.substr(mark == 0 ? 0 : mark + 1), 1, {}};
     rec.body.resize(mark);  // (and the newline before it goes too)
     --rec.count;
     // ...unless it is too large on its own: then no message could ever carry it.

@@ -23,7 +23,6 @@ struct PipelineLimits {
   std::size_t chunk_readings = 500;     // the uplink's batch_max_readings
   std::size_t chunk_bytes = 256 * 1024; // a message's room for readings: batch_max_bytes less the batch header
   std::size_t blob_bytes = 4 << 20;     // the uplink's blob_max_bytes
-  bool blobs = true;                    // false under MQTT 3.1.1: a blob's seq and store need user properties
 };
 
 class SourcePipeline final : public Sink {
@@ -34,9 +33,13 @@ class SourcePipeline final : public Sink {
   void push(std::vector<Reading> readings, std::function<void(const SinkResult&)> done) override;
   void event(Reading e, std::function<void(const SinkResult&)> done) override;
   void blob(Blob b, std::function<void(const SinkResult&)> done) override;
+  void push_as(std::string source, Kind kind, std::vector<Reading> readings,
+               std::function<void(const SinkResult&)> done) override;
+  void hurry() override { outbox_.commit_soon(); }
 
  private:
-  void store(std::vector<Reading> readings, Kind kind, Priority prio, std::function<void(const SinkResult&)> done);
+  void store(const std::string& source, std::vector<Reading> readings, Kind kind, Priority prio,
+             std::function<void(const SinkResult&)> done);
   void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
   void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done);
 

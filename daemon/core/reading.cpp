@@ -179,4 +179,88 @@ void append_reading_json(std::string& out, std::string_view source, const Readin
   out += '}';
 }
 
+bool valid_id(std::string_view s) {
+  if (s.empty() || s.size() > 64) return false;
+  auto alnum = [](char c) { return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(s.front())) return false;
+  for (char c : s)
+    if (!alnum(c) && c != '_' && c != '.' && c != '-') return false;
+  return true;
+}
+
+std::string_view id_rule() { return "must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit"; }
+
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t, int default_offset_minutes, bool local_zone) {
+  std::size_t i = 0;
+  auto digits = [&](int n, int& out) {
+    if (i + n > t.size()) return false;
+    out = 0;
+    for (int k = 0; k < n; ++k) {
+      const char c = t[i + k];
+      if (c < '0' || c > '9') return false;
+      out = out * 10 + (c - '0');
+    }
+    i += n;
+    return true;
+  };
+  auto expect = [&](char a, char b = 0) {
+    if (i < t.size() && (t[i] == a || (b && t[i] == b))) {
+      ++i;
+      return true;
+    }
+    return false;
+  };
+  int y, mo, d, h, mi, sec;
+  if (!digits(4, y) || !expect('-') || !digits(2, mo) || !expect('-') || !digits(2, d) || !expect('T', 't'))
+    if (!(i == 10 && expect(' '))) return std::nullopt;
+  if (!digits(2, h) || !expect(':') || !digits(2, mi) || !expect(':') || !digits(2, sec)) return std::nullopt;
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  int ms = 0;
+  if (expect('.', ',')) {
+    int n = 0;
+    while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
+      if (n < 3) ms = ms * 10 + (t[i] - '0');
+      ++n;
+      ++i;
+    }
+    if (n == 0) return std::nullopt;
+    for (; n < 3; ++n) ms *= 10;
+  }
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = std::min(sec, 59);  // a leap second reads as :59
+  std::int64_t secs;
+  if (i == t.size()) {
+    if (local_zone) {
+      tm.tm_isdst = -1;
+      const auto v = std::mktime(&tm);
+      if (v == static_cast<std::time_t>(-1)) return std::nullopt;
+      secs = v;
+    } else {
+      secs = static_cast<std::int64_t>(timegm(&tm)) - default_offset_minutes * 60;
+    }
+  } else if (expect('Z', 'z')) {
+    secs = timegm(&tm);
+  } else {
+    const bool minus = i < t.size() && t[i] == '-';
+    if (!expect('+', '-')) return std::nullopt;
+    int oh, om = 0;
+    if (!digits(2, oh)) return std::nullopt;
+    if (expect(':')) {
+      if (!digits(2, om)) return std::nullopt;
+    } else if (i < t.size() && !digits(2, om)) {
+      return std::nullopt;
+    }
+    if (oh > 23 || om > 59) return std::nullopt;
+    const int off = (oh * 60 + om) * (minus ? -1 : 1);
+    secs = static_cast<std::int64_t>(timegm(&tm)) - off * 60;
+  }
+  if (i != t.size()) return std::nullopt;
+  return secs * 1000 + ms;
+}
+
 }  // namespace ioc_edge

@@ -1,6 +1,7 @@
 #pragma once
 // The reading model (docs/design.md section 4): one measured value, a plain value type.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -41,6 +42,16 @@ std::string_view to_string(Priority p);
 
 // "2026-11-28T22:09:59.500Z"
 std::string format_rfc3339_ms(std::int64_t ms_since_epoch);
+// RFC 3339 -> ms since epoch: "2026-11-30T10:00:00Z", "2026-11-30 17:00:00.25+07:00", fractions of
+// any length (truncated to ms). Text without an offset is read at `default_offset_minutes` east of
+// UTC, or in the machine's zone when `local_zone`. nullopt when it is not such a time.
+std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text, int default_offset_minutes = 0,
+                                             bool local_zone = false);
+
+// Names that end up in MQTT topics and file names (site, province, source): 1-64 characters of
+// A-Z a-z 0-9 _ . - starting with a letter or digit (no '/', '+', '#', spaces).
+bool valid_id(std::string_view s);
+std::string_view id_rule();  // the rule above in words, for error messages
 
 // True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
 bool valid_utf8(std::string_view s);

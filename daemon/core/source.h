@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -38,13 +39,18 @@ struct SinkResult {
   std::int64_t last_seq = 0;
 };
 
-// A binary payload of a source (a camera snapshot): stored as one outbox record and published alone
-// on {prefix}/blob/{source}, its bytes untouched, its metadata in MQTT v5 user properties.
+// A binary payload of a source (a camera snapshot): stored as one outbox record (one seq) and
+// published as two messages under both MQTT versions: its metadata as an event on
+// {prefix}/event/{source} (seq, content type, size, sha256, origin, time), then its bytes untouched
+// on {prefix}/blob/{source} (MQTT 5 adds the metadata as user properties). docs/schema/README.md.
 struct Blob {
   std::string point;         // what it is, e.g. "snapshot"
   std::int64_t ts_ms = 0;    // when it was taken (UTC ms)
   std::string content_type;  // e.g. "image/jpeg"; may be empty
   std::string bytes;
+  std::string origin;        // where it came from, e.g. the camera's MQTT topic; may be empty
+  std::string source;        // the source name it travels under when not the source's own (a valid id)
+  Priority prio = Priority::Low;  // after telemetry by default: a snapshot must not delay live data
 };
 
 // Where a source puts its readings. Thread-safe. `done` runs once, on the outbox thread (or at
@@ -57,6 +63,15 @@ class Sink {
   virtual void event(Reading event, std::function<void(const SinkResult&)> done) = 0;
   // A binary payload; refused (Invalid) when larger than [uplink] blob_max_bytes.
   virtual void blob(Blob blob, std::function<void(const SinkResult&)> done) = 0;
+  // As push() (kind Data) or event() (kind Event), for readings that travel under another source
+  // name than the source's own: a source that names its devices per message (an MQTT source's
+  // `source_name` from topic levels). `source` must be a valid id (core/reading.h), else the batch
+  // is refused as Invalid. The source's own counters count them.
+  virtual void push_as(std::string source, Kind kind, std::vector<Reading> readings,
+                       std::function<void(const SinkResult&)> done) = 0;
+  // The source's sender waits for the acknowledgement of what was pushed and its window is filling:
+  // commit what waits now rather than within [buffer] commit_interval. Does not block.
+  virtual void hurry() {}
 };
 
 // Counters every source keeps; shown in the status API.
@@ -68,6 +83,18 @@ struct SourceCounters {
   std::atomic<std::uint64_t> overruns{0};  // polls skipped because the previous one ran past its period
   std::atomic<std::int64_t> last_ok_ms{0}; // when the last batch was stored
   std::atomic<bool> down{false};           // the device or peer is not answering (source_down sent)
+  std::atomic<std::uint64_t> messages{0};    // messages taken from a sender (MQTT publishes, requests, files)
+  std::atomic<std::uint64_t> redelivered{0}; // of those, sent again by the sender (not acknowledged before)
+
+  // Bad input by kind ("malformed_json", "oversized", ...): counted here, shown in the status.
+  void count_bad(std::string_view kind) {
+    std::lock_guard lk(error_mu_);
+    ++bad_[std::string(kind)];
+  }
+  std::map<std::string, std::uint64_t> bad_input() const {
+    std::lock_guard lk(error_mu_);
+    return bad_;
+  }
 
   // The last read or parse error at the source and when it happened (wall clock, ms).
   void set_error(std::string error, std::int64_t at_ms) {
@@ -84,10 +111,12 @@ struct SourceCounters {
   mutable std::mutex error_mu_;
   std::string last_error_;
   std::int64_t last_error_ms_ = 0;
+  std::map<std::string, std::uint64_t> bad_;
 };
 
 struct SourceContext {
   std::string name;
+  std::string site;  // [gateway] site (a default client id, for instance)
   std::shared_ptr<spdlog::logger> log;
   const Clock& clock;
   Sink& sink;

@@ -16,21 +16,13 @@ namespace ioc_edge {
 
 namespace {
 
-// Ids that end up in MQTT topics and file names: no '/', '+', '#', spaces.
-bool valid_id(const std::string& s) {
-  static const std::regex re("^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$");
-  return std::regex_match(s, re);
-}
-
-std::string id_rule() { return "must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit"; }
-
 void read_gateway(TableReader& r, GatewaySettings& g) {
   if (auto v = r.string("site", true)) {
-    if (!valid_id(*v)) r.error_at_key("site", "\"" + *v + "\" " + id_rule());
+    if (!valid_id(*v)) r.error_at_key("site", "\"" + *v + "\" " + std::string(id_rule()));
     g.site = *v;
   }
   if (auto v = r.string("province", true)) {
-    if (!valid_id(*v)) r.error_at_key("province", "\"" + *v + "\" " + id_rule());
+    if (!valid_id(*v)) r.error_at_key("province", "\"" + *v + "\" " + std::string(id_rule()));
     g.province = *v;
   }
   g.data_dir = r.string_or("data_dir", g.data_dir);
@@ -136,7 +128,7 @@ void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<D
     if (auto v = r.string("name", true)) {
       s.name = *v;
       if (!valid_id(s.name))
-        r.error_at_key("name", "\"" + s.name + "\" " + id_rule());
+        r.error_at_key("name", "\"" + s.name + "\" " + std::string(id_rule()));
       else if (!names.insert(s.name).second)
         r.error_at_key("name", "\"" + s.name + "\" is used by another source; names must be unique");
     }

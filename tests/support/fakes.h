@@ -113,10 +113,22 @@ class CapturingSink final : public Sink {
     }
     if (done) done({SinkStatus::Stored, {}, 0, 0});
   }
+  void push_as(std::string source, Kind kind, std::vector<Reading> batch,
+               std::function<void(const SinkResult&)> done) override {
+    {
+      std::lock_guard lk(mu);
+      for (auto& r : batch) {
+        sources.push_back(source);
+        (kind == Kind::Event ? events : readings).push_back(std::move(r));
+      }
+    }
+    if (done) done({SinkStatus::Stored, {}, 0, 0});
+  }
   std::size_t count() {
     std::lock_guard lk(mu);
     return readings.size();
   }
+  std::vector<std::string> sources;  // push_as: the source of each reading or event, in order
   std::mutex mu;
   std::vector<Reading> readings;
   std::vector<Reading> events;

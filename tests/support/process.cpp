@@ -2,6 +2,9 @@
 #include "support.h"
 
 #include <csignal>
+#include <fstream>
+#include <iterator>
+#include <sstream>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -231,6 +234,26 @@ int run_to_exit(std::vector<std::string> argv, const std::string& log_file,
   p.wait_exit(std::chrono::milliseconds(5000));
   throw std::runtime_error(name + " did not finish within " + std::to_string(timeout.count()) +
                            " ms; its output:\n" + p.log());
+}
+
+ProcessUsage process_usage(pid_t pid) {
+  ProcessUsage u;
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string s((std::istreambuf_iterator<char>(stat)), std::istreambuf_iterator<char>());
+  if (s.rfind(')') == std::string::npos) return u;
+  std::istringstream rest(s.substr(s.rfind(')') + 2));
+  std::string field;
+  long utime = 0, stime = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i) {
+    if (i == 14) utime = std::stol(field);
+    if (i == 15) stime = std::stol(field);
+  }
+  u.cpu_s = static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(status, line))
+    if (line.rfind("VmRSS:", 0) == 0) u.rss_kib = std::stol(line.substr(6));
+  return u;
 }
 
 }  // namespace ioc_edge::test

@@ -129,6 +129,13 @@ class Process {
   std::optional<int> exit_code_;
 };
 
+// CPU seconds (user + system) a process has used and its resident memory, from /proc (benchmarks).
+struct ProcessUsage {
+  double cpu_s = 0;
+  long rss_kib = 0;
+};
+ProcessUsage process_usage(pid_t pid);
+
 // Runs argv to completion (as Process does, output appended to log_file) and returns its exit code;
 // throws if it does not finish within `timeout` (the child is killed).
 int run_to_exit(std::vector<std::string> argv, const std::string& log_file,

@@ -53,7 +53,7 @@ TEST_CASE("generator: produces readings round-robin over its points", "[generato
   cfg->rate = 1000;
   cfg->points = 3;
   cfg->unit = "V";
-  auto src = generator::create({"g", logger("generator/g"), clock, sink, io, counters}, cfg);
+  auto src = generator::create({"g", "s", logger("generator/g"), clock, sink, io, counters}, cfg);
   src->start();
   for (int i = 0; i < 500 && sink.count() < 30; ++i) io.run_for(10ms);
   src->stop();

@@ -33,7 +33,7 @@ class Rig {
     INFO(res.diagnostics.format());
     REQUIRE(res.settings);
     settings_ = std::move(*res.settings);
-    src_ = modbus::create({settings_.sources[0].name, logger("modbus/" + settings_.sources[0].name), clock_, sink_, io_,
+    src_ = modbus::create({settings_.sources[0].name, "s", logger("modbus/" + settings_.sources[0].name), clock_, sink_, io_,
                            counters_},
                           settings_.sources[0].config);
   }
