@@ -334,7 +334,7 @@ TEST_CASE("a refused gateway event is held without breeding another event", "[fo
   CHECK(rig.outbox->stats().pending == 3);
 }
 
-TEST_CASE("a blob is published alone on the blob topic, bytes untouched, metadata in user properties",
+TEST_CASE("a blob goes as its metadata event then its bytes untouched on the blob topic; removed after both",
           "[forwarder][blob]") {
   Rig rig;
   std::string bytes(300 * 1024, '\0');
@@ -345,25 +345,40 @@ TEST_CASE("a blob is published alone on the blob topic, bytes untouched, metadat
     recs[0].kind = Kind::Blob;
     recs[0].source = "cam";
     recs[0].body = bytes;
-    recs[0].meta = blob_meta_json("snapshot", 1795903799500, "image/jpeg");
+    recs[0].meta = blob_meta_json({"snapshot", 1795903799500, "image/jpeg", bytes.size(), sha256_hex(bytes),
+                                   "frigate/front/snapshot"});
     std::promise<void> p;
     rig.outbox->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
     p.get_future().wait();
   }
   rig.fwd->start();
-  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 2; }, 5s));
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 3; }, 5s));
   const auto msgs = rig.uplink.outstanding_messages();
   CHECK(msgs[0].topic == "ioc/p/s/data/cam");
-  CHECK(msgs[1].topic == "ioc/p/s/blob/cam");
-  CHECK(msgs[1].payload == bytes);
-  std::map<std::string, std::string> props(msgs[1].user_properties.begin(), msgs[1].user_properties.end());
+  CHECK(msgs[1].topic == "ioc/p/s/event/cam");
+  CHECK(msgs[2].topic == "ioc/p/s/blob/cam");
+  CHECK(msgs[2].payload == bytes);
+  const auto ev = nlohmann::json::parse(msgs[1].payload);
+  REQUIRE(ev["readings"].size() == 1);
+  const auto& r = ev["readings"][0];
+  CHECK(r["seq"] == 3);
+  CHECK(r["point"] == "snapshot");
+  CHECK(r["ts"] == "2026-11-28T22:09:59.500Z");
+  CHECK(r["value"]["kind"] == "blob");
+  CHECK(r["value"]["content_type"] == "image/jpeg");
+  CHECK(r["value"]["size"] == bytes.size());
+  CHECK(r["value"]["sha256"] == sha256_hex(bytes));
+  CHECK(r["value"]["origin"] == "frigate/front/snapshot");
+  // The v5 properties on the bytes say the same for receivers that read them.
+  std::map<std::string, std::string> props(msgs[2].user_properties.begin(), msgs[2].user_properties.end());
   CHECK(props["seq"] == "3");
-  CHECK(props["store"] == "00000000-0000-4000-8000-000000000000");
-  CHECK(props["point"] == "snapshot");
   CHECK(props["content_type"] == "image/jpeg");
-  CHECK(props["ts"] == "2026-11-28T22:09:59.500Z");
-  while (rig.uplink.complete_one(PublishOutcome::Delivered)) {
-  }
+  // The metadata event acknowledged alone does not remove the blob.
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Delivered));  // the data batch
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Delivered));  // the blob's event
+  rig.outbox->flush();
+  CHECK_FALSE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 300ms));
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Delivered));  // the bytes
   REQUIRE(test::wait_until([&] { rig.outbox->flush(); return rig.outbox->stats().pending == 0; }, 5s));
 }
 

@@ -489,7 +489,7 @@ Envelope blob_envelope(std::string bytes, const std::string& source = "cam") {
   e.source = source;
   e.body = std::move(bytes);
   e.count = 1;
-  e.meta = blob_meta_json("snapshot", 1795903799500, "image/jpeg");
+  e.meta = blob_meta_json({"snapshot", 1795903799500, "image/jpeg"});
   return e;
 }
 
@@ -580,7 +580,7 @@ TEST_CASE("a blob is stored and read back byte for byte, alone", "[outbox][blob]
   REQUIRE(first.size() == 3);
   CHECK(first[2].kind == Kind::Blob);
   CHECK(first[2].body == bytes);
-  CHECK(first[2].meta == blob_meta_json("snapshot", 1795903799500, "image/jpeg"));
+  CHECK(first[2].meta == blob_meta_json({"snapshot", 1795903799500, "image/jpeg"}));
   // A blob is one seq; a blob that claims more is refused.
   auto bad = blob_envelope("x");
   bad.count = 2;

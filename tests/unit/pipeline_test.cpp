@@ -38,8 +38,8 @@ struct Rig {
     pipeline->push(std::move(readings), [&](const SinkResult& r) { p.set_value(r); });
     return f.get();
   }
-  std::vector<Record> stored() {
-    return outbox->read(Priority::Normal, 0, std::numeric_limits<std::int64_t>::max(), 1'000'000, 1ull << 40);
+  std::vector<Record> stored(Priority prio = Priority::Normal) {
+    return outbox->read(prio, 0, std::numeric_limits<std::int64_t>::max(), 1'000'000, 1ull << 40);
   }
 };
 
@@ -113,7 +113,8 @@ TEST_CASE("a blob is stored whole up to blob_max_bytes and refused above it", "[
   const auto stored = p1.get_future().get();
   REQUIRE(stored.status == SinkStatus::Stored);
   CHECK(stored.first_seq == stored.last_seq);
-  const auto recs = rig.stored();
+  CHECK(rig.stored(Priority::Normal).empty());  // blobs go below telemetry by default
+  const auto recs = rig.stored(Priority::Low);
   REQUIRE(recs.size() == 1);
   CHECK(recs[0].kind == Kind::Blob);
   CHECK(recs[0].body == std::string(4096, '\xff'));
