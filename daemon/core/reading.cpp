@@ -214,7 +214,10 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t, int default_off
   if (!digits(4, y) || !expect('-') || !digits(2, mo) || !expect('-') || !digits(2, d) || !expect('T', 't'))
     if (!(i == 10 && expect(' '))) return std::nullopt;
   if (!digits(2, h) || !expect(':') || !digits(2, mi) || !expect(':') || !digits(2, sec)) return std::nullopt;
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60) return std::nullopt;
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 || sec > 60)
+    return std::nullopt;
   int ms = 0;
   if (expect('.', ',')) {
     int n = 0;
@@ -250,9 +253,9 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t, int default_off
     if (!expect('+', '-')) return std::nullopt;
     int oh, om = 0;
     if (!digits(2, oh)) return std::nullopt;
-    if (expect(':')) {
+    if (expect(':')) {  // +HH:MM, or +HHMM as ISO 8601 writes it
       if (!digits(2, om)) return std::nullopt;
-    } else if (i < t.size() && !digits(2, om)) {
+    } else if (!digits(2, om)) {
       return std::nullopt;
     }
     if (oh > 23 || om > 59) return std::nullopt;

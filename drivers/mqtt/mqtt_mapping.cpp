@@ -626,49 +626,6 @@ std::optional<std::string> NameTemplate::expand(const std::vector<std::string_vi
 
 // --- Timestamps ---------------------------------------------------------------------------------
 
-std::optional<std::int64_t> parse_rfc3339(std::string_view s, int default_offset_minutes, bool local_zone) {
-  // YYYY-MM-DD(T|t| )HH:MM:SS[.frac][Z|z|+HH:MM|-HH:MM|+HHMM|-HHMM]
-  int year, month, day, hour, minute, second;
-  if (s.size() < 19 || !digits(s, 0, 4, year) || s[4] != '-' || !digits(s, 5, 2, month) || s[7] != '-' ||
-      !digits(s, 8, 2, day) || (s[10] != 'T' && s[10] != 't' && s[10] != ' ') || !digits(s, 11, 2, hour) ||
-      s[13] != ':' || !digits(s, 14, 2, minute) || s[16] != ':' || !digits(s, 17, 2, second))
-    return std::nullopt;
-  std::size_t i = 19;
-  int millis = 0;
-  if (i < s.size() && (s[i] == '.' || s[i] == ',')) {
-    ++i;
-    const std::size_t first = i;
-    int scale = 100;
-    while (i < s.size() && s[i] >= '0' && s[i] <= '9') {
-      millis += (s[i] - '0') * scale;  // digits beyond the millisecond are read and dropped
-      scale /= 10;
-      ++i;
-    }
-    if (i == first) return std::nullopt;
-  }
-  int offset = default_offset_minutes;
-  bool local = local_zone;
-  if (i < s.size()) {
-    if ((s[i] == 'Z' || s[i] == 'z') && i + 1 == s.size()) {
-      offset = 0;
-    } else if (s[i] == '+' || s[i] == '-') {
-      int oh, om;
-      const auto rest = s.size() - i - 1;
-      if (rest == 5 && digits(s, i + 1, 2, oh) && s[i + 3] == ':' && digits(s, i + 4, 2, om)) {
-      } else if (rest == 4 && digits(s, i + 1, 2, oh) && digits(s, i + 3, 2, om)) {
-      } else {
-        return std::nullopt;
-      }
-      if (oh > 23 || om > 59) return std::nullopt;
-      offset = (s[i] == '-' ? -1 : 1) * (oh * 60 + om);
-    } else {
-      return std::nullopt;
-    }
-    local = false;
-  }
-  return wall_to_ms(year, month, day, hour, minute, second, millis, offset, local);
-}
-
 std::optional<std::int64_t> parse_timestamp(const json& value, const TimeSpec& spec, std::string& error) {
   const auto not_a_number = [&] {
     error = "expected a number of " + std::string(spec.format == TsFormat::UnixMs ? "milliseconds" : "seconds") +
@@ -690,7 +647,7 @@ std::optional<std::int64_t> parse_timestamp(const json& value, const TimeSpec& s
             return std::nullopt;
           }
         }
-        if (auto ms = parse_rfc3339(s, spec.offset_minutes, spec.local_zone)) return ms;
+        if (auto ms = parse_rfc3339_ms(s, spec.offset_minutes, spec.local_zone)) return ms;
         error = quote(s) + " is not an RFC 3339 time such as \"2026-11-30T10:00:00Z\"";
         return std::nullopt;
       }

@@ -52,9 +52,7 @@ class NameTemplate {
 
 // A timestamp from a JSON value as `spec` says; nullopt and `error` when it cannot be read.
 std::optional<std::int64_t> parse_timestamp(const nlohmann::json& value, const TimeSpec& spec, std::string& error);
-// RFC 3339 ("2026-11-30T10:00:00Z", "...+07:00", fractions to ns precision) -> ms since epoch.
-// Without an offset the text is read at `default_offset_minutes` (or in the local zone).
-std::optional<std::int64_t> parse_rfc3339(std::string_view text, int default_offset_minutes = 0, bool local_zone = false);
+// RFC 3339 text is read by core's parse_rfc3339_ms (core/reading.h).
 
 // The outcome of mapping one message.
 struct Mapped {

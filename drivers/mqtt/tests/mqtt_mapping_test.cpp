@@ -212,45 +212,45 @@ TEST_CASE("name templates from topic levels", "[mqtt][mapping]") {
 }
 
 TEST_CASE("RFC 3339 times", "[mqtt][mapping][ts]") {
-  CHECK(parse_rfc3339("2026-11-30T10:00:00Z") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30T10:00:00.000Z") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30t10:00:00z") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30 10:00:00Z") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30T17:00:00+07:00") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30T17:00:00+0700") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30T06:30:00-03:30") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T10:00:00Z") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T10:00:00.000Z") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30t10:00:00z") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30 10:00:00Z") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T17:00:00+07:00") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T17:00:00+0700") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T06:30:00-03:30") == k2026_11_30_10h);
   // Fractions, to nanoseconds; milliseconds are kept.
-  CHECK(parse_rfc3339("2026-11-30T10:00:00.5Z") == k2026_11_30_10h + 500);
-  CHECK(parse_rfc3339("2026-11-30T10:00:00.123456789Z") == k2026_11_30_10h + 123);
-  CHECK(parse_rfc3339("2026-11-30T17:00:00.25+07:00") == k2026_11_30_10h + 250);
+  CHECK(parse_rfc3339_ms("2026-11-30T10:00:00.5Z") == k2026_11_30_10h + 500);
+  CHECK(parse_rfc3339_ms("2026-11-30T10:00:00.123456789Z") == k2026_11_30_10h + 123);
+  CHECK(parse_rfc3339_ms("2026-11-30T17:00:00.25+07:00") == k2026_11_30_10h + 250);
   // Without an offset: the default offset (Tasmota's local time).
-  CHECK(parse_rfc3339("2026-11-30T10:00:00") == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30T17:00:00", 7 * 60) == k2026_11_30_10h);
-  CHECK(parse_rfc3339("2026-11-30T17:00:00Z", 7 * 60) == k2026_11_30_10h + 7 * 3600000);
+  CHECK(parse_rfc3339_ms("2026-11-30T10:00:00") == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T17:00:00", 7 * 60) == k2026_11_30_10h);
+  CHECK(parse_rfc3339_ms("2026-11-30T17:00:00Z", 7 * 60) == k2026_11_30_10h + 7 * 3600000);
   // Leap days, the epoch, far years.
-  CHECK(parse_rfc3339("2028-02-29T00:00:00Z"));
-  CHECK(parse_rfc3339("1970-01-01T00:00:00Z") == 0);
-  CHECK(parse_rfc3339("9999-12-31T23:59:59.999Z") == 253402300799999);
+  CHECK(parse_rfc3339_ms("2028-02-29T00:00:00Z"));
+  CHECK(parse_rfc3339_ms("1970-01-01T00:00:00Z") == 0);
+  CHECK(parse_rfc3339_ms("9999-12-31T23:59:59.999Z") == 253402300799999);
   // Not RFC 3339.
   for (const char* bad : {"2026-11-30", "2026-11-30T10:00Z", "2026-13-01T00:00:00Z", "2026-02-29T00:00:00Z",
                           "2026-11-31T00:00:00Z", "2026-11-30T24:00:00Z", "2026-11-30T10:60:00Z", "2026-11-30T10:00:00.Z",
                           "2026-11-30T10:00:00+25:00", "2026-11-30T10:00:00+07", "2026-11-30T10:00:00Zjunk",
                           "2026-11-30T10:00:00 ", "26-11-30T10:00:00Z", "", "yesterday"}) {
     INFO(bad);
-    CHECK_FALSE(parse_rfc3339(bad));
+    CHECK_FALSE(parse_rfc3339_ms(bad));
   }
 }
 
 TEST_CASE("RFC 3339 times without an offset, in the machine's zone", "[mqtt][mapping][ts]") {
   {
     ZoneGuard zone("ICT-7");  // Indochina Time, UTC+7, no summer time (as Asia/Ho_Chi_Minh)
-    CHECK(parse_rfc3339("2026-11-30T17:00:00", 0, true) == k2026_11_30_10h);
-    CHECK(parse_rfc3339("2026-11-30T10:00:00Z", 0, true) == k2026_11_30_10h);  // an offset wins
+    CHECK(parse_rfc3339_ms("2026-11-30T17:00:00", 0, true) == k2026_11_30_10h);
+    CHECK(parse_rfc3339_ms("2026-11-30T10:00:00Z", 0, true) == k2026_11_30_10h);  // an offset wins
   }
   {
     ZoneGuard zone("CET-1CEST,M3.5.0,M10.5.0/3");  // summer time: UTC+2 in July, UTC+1 in November
-    CHECK(parse_rfc3339("2026-07-01T14:00:00", 0, true) == 1782907200000);  // 12:00Z
-    CHECK(parse_rfc3339("2026-11-30T11:00:00", 0, true) == k2026_11_30_10h);
+    CHECK(parse_rfc3339_ms("2026-07-01T14:00:00", 0, true) == 1782907200000);  // 12:00Z
+    CHECK(parse_rfc3339_ms("2026-11-30T11:00:00", 0, true) == k2026_11_30_10h);
   }
 }
 
