@@ -62,15 +62,8 @@ int run(int seconds, int devices, int registers, const Certs* certs, int broker_
   wait_until([] { return false; }, 3s);
   std::uint64_t req0 = 0;
   for (auto& s : servers) req0 += s->requests_by_function()[3];
-  const auto u0 = process_usage(daemon.pid());
-  const auto t0 = steady_clock::now();
-  long peak = 0;
-  wait_until([&] {
-    peak = std::max(peak, process_usage(daemon.pid()).rss_kib);
-    return false;
-  }, seconds * 1000ms, 500ms);
-  const auto u1 = process_usage(daemon.pid());
-  const double wall = duration<double>(steady_clock::now() - t0).count();
+  const auto w = watch_usage(daemon.pid(), seconds * 1000ms);
+  const double wall = w.wall_s;
   std::uint64_t req1 = 0;
   for (auto& s : servers) req1 += s->requests_by_function()[3];
   auto st = http_get(status_port, "/status", 2000ms);
@@ -89,8 +82,8 @@ int run(int seconds, int devices, int registers, const Certs* certs, int broker_
   std::printf("%s: %d devices x %d registers every 1 s (%d points/s) over %.1f s:\n",
               certs ? "uplink up (mutual TLS, every reading forwarded and deleted)" : "uplink down (every reading stored)",
               devices, registers, devices * registers, wall);
-  std::printf("  daemon CPU %.2f%% of one core, resident memory %.1f MiB (peak %.1f MiB)\n",
-              100.0 * (u1.cpu_s - u0.cpu_s) / wall, u1.rss_kib / 1024.0, peak / 1024.0);
+  std::printf("  daemon CPU %.2f%% of one core, resident memory %.1f MiB (peak %.1f MiB)\n", w.cpu_percent,
+              w.rss_kib / 1024.0, w.peak_rss_kib / 1024.0);
   std::printf("  read-holding-registers requests: %.1f per cycle (batching promises %d: one per device)\n",
               static_cast<double>(req1 - req0) / cycles, devices * ((registers + 124) / 125));
   std::printf("  readings stored since start %llu, read errors %llu, overruns %llu\n",

@@ -59,41 +59,6 @@ std::string format_rfc3339_ms(std::int64_t ms) {
   return out;
 }
 
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      ++p;
-      continue;
-    }
-    int n;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      n = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      n = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      n = 3;
-      cp = c & 0x07;
-    } else {
-      return false;
-    }
-    if (end - p <= n) return false;
-    for (int i = 1; i <= n; ++i) {
-      if ((p[i] & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (p[i] & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p += n + 1;
-  }
-  return true;
-}
-
 void append_json_string(std::string& out, std::string_view s) {
   static constexpr char kHex[] = "0123456789abcdef";
   out.push_back('"');
@@ -190,6 +155,55 @@ bool valid_id(std::string_view s) {
 
 std::string_view id_rule() { return "must be 1-64 characters of A-Z a-z 0-9 _ . - starting with a letter or digit"; }
 
+namespace {
+
+// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
+std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
+  y -= m <= 2;
+  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
+  const auto yoe = static_cast<unsigned>(y - era * 400);
+  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+int days_in_month(int y, int m) {
+  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return m == 2 && leap ? 29 : kDays[m - 1];
+}
+
+}  // namespace
+
+std::optional<std::int64_t> wall_time_ms(int year, int month, int day, int hour, int minute, int second, int millis,
+                                         int offset_minutes, bool local_zone) {
+  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour < 0 || hour > 23 ||
+      minute < 0 || minute > 59 || second < 0 || second > 60 || millis < 0 || millis > 999)
+    return std::nullopt;
+  second = std::min(second, 59);  // a leap second reads as :59
+  std::int64_t secs;
+  if (local_zone) {
+    std::tm tm{};
+    tm.tm_year = year - 1900;
+    tm.tm_mon = month - 1;
+    tm.tm_mday = day;
+    tm.tm_hour = hour;
+    tm.tm_min = minute;
+    tm.tm_sec = second;
+    tm.tm_isdst = -1;  // the zone's rules decide summer time
+    const std::time_t t = std::mktime(&tm);
+    if (t == static_cast<std::time_t>(-1) && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31))
+      return std::nullopt;
+    secs = static_cast<std::int64_t>(t);
+  } else {
+    secs = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 + hour * 3600 +
+           minute * 60 + second - static_cast<std::int64_t>(offset_minutes) * 60;
+  }
+  const std::int64_t ms = secs * 1000 + millis;
+  if (ms < kMinTsMs || ms > kMaxTsMs) return std::nullopt;
+  return ms;
+}
+
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t, int default_offset_minutes, bool local_zone) {
   std::size_t i = 0;
   auto digits = [&](int n, int& out) {
@@ -214,56 +228,30 @@ std::optional<std::int64_t> parse_rfc3339_ms(std::string_view t, int default_off
   if (!digits(4, y) || !expect('-') || !digits(2, mo) || !expect('-') || !digits(2, d) || !expect('T', 't'))
     if (!(i == 10 && expect(' '))) return std::nullopt;
   if (!digits(2, h) || !expect(':') || !digits(2, mi) || !expect(':') || !digits(2, sec)) return std::nullopt;
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  const bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (mo < 1 || mo > 12 || d < 1 || d > kDays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 || sec > 60)
-    return std::nullopt;
   int ms = 0;
   if (expect('.', ',')) {
     int n = 0;
     while (i < t.size() && t[i] >= '0' && t[i] <= '9') {
-      if (n < 3) ms = ms * 10 + (t[i] - '0');
+      if (n < 3) ms = ms * 10 + (t[i] - '0');  // digits beyond the millisecond are read and dropped
       ++n;
       ++i;
     }
     if (n == 0) return std::nullopt;
     for (; n < 3; ++n) ms *= 10;
   }
-  std::tm tm{};
-  tm.tm_year = y - 1900;
-  tm.tm_mon = mo - 1;
-  tm.tm_mday = d;
-  tm.tm_hour = h;
-  tm.tm_min = mi;
-  tm.tm_sec = std::min(sec, 59);  // a leap second reads as :59
-  std::int64_t secs;
-  if (i == t.size()) {
-    if (local_zone) {
-      tm.tm_isdst = -1;
-      const auto v = std::mktime(&tm);
-      if (v == static_cast<std::time_t>(-1)) return std::nullopt;
-      secs = v;
-    } else {
-      secs = static_cast<std::int64_t>(timegm(&tm)) - default_offset_minutes * 60;
-    }
-  } else if (expect('Z', 'z')) {
-    secs = timegm(&tm);
-  } else {
+  if (i == t.size()) return wall_time_ms(y, mo, d, h, mi, sec, ms, default_offset_minutes, local_zone);
+  int offset = 0;
+  if (!expect('Z', 'z')) {
     const bool minus = i < t.size() && t[i] == '-';
     if (!expect('+', '-')) return std::nullopt;
-    int oh, om = 0;
+    int oh, om;
     if (!digits(2, oh)) return std::nullopt;
-    if (expect(':')) {  // +HH:MM, or +HHMM as ISO 8601 writes it
-      if (!digits(2, om)) return std::nullopt;
-    } else if (!digits(2, om)) {
-      return std::nullopt;
-    }
-    if (oh > 23 || om > 59) return std::nullopt;
-    const int off = (oh * 60 + om) * (minus ? -1 : 1);
-    secs = static_cast<std::int64_t>(timegm(&tm)) - off * 60;
+    expect(':');  // +HH:MM, or +HHMM as ISO 8601 writes it
+    if (!digits(2, om) || oh > 23 || om > 59) return std::nullopt;
+    offset = (oh * 60 + om) * (minus ? -1 : 1);
   }
   if (i != t.size()) return std::nullopt;
-  return secs * 1000 + ms;
+  return wall_time_ms(y, mo, d, h, mi, sec, ms, offset, false);
 }
 
 }  // namespace ioc_edge

@@ -6,6 +6,8 @@
 #include <string_view>
 #include <variant>
 
+#include "core/utf8.h"  // valid_utf8, utf8_error_at
+
 namespace ioc_edge {
 
 enum class Quality : std::uint8_t { Good, Uncertain, Bad };
@@ -47,14 +49,20 @@ std::string format_rfc3339_ms(std::int64_t ms_since_epoch);
 // UTC, or in the machine's zone when `local_zone`. nullopt when it is not such a time.
 std::optional<std::int64_t> parse_rfc3339_ms(std::string_view text, int default_offset_minutes = 0,
                                              bool local_zone = false);
+// 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z: what an RFC 3339 text can hold; beyond it a
+// number is a unit mistake, and the bounds keep the arithmetic far from overflow.
+inline constexpr std::int64_t kMinTsMs = -62135596800000;
+inline constexpr std::int64_t kMaxTsMs = 253402300799999;
+// A wall-clock time -> ms since the epoch, at `offset_minutes` east of UTC or in the machine's zone
+// (summer time by the zone's rules). nullopt for an impossible date or time or one out of range.
+std::optional<std::int64_t> wall_time_ms(int year, int month, int day, int hour, int minute, int second, int millis,
+                                         int offset_minutes, bool local_zone);
 
 // Names that end up in MQTT topics and file names (site, province, source): 1-64 characters of
 // A-Z a-z 0-9 _ . - starting with a letter or digit (no '/', '+', '#', spaces).
 bool valid_id(std::string_view s);
 std::string_view id_rule();  // the rule above in words, for error messages
 
-// True if `s` is well-formed UTF-8 (no overlongs, no surrogates, <= U+10FFFF).
-bool valid_utf8(std::string_view s);
 
 // Appends `s` as a JSON string literal (quotes included). `s` must be valid UTF-8.
 void append_json_string(std::string& out, std::string_view s);

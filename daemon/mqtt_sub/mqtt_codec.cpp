@@ -5,6 +5,8 @@
 #include <cstring>
 #include <limits>
 
+#include "core/utf8.h"
+
 namespace ioc_edge::mqtt_wire {
 
 namespace {
@@ -61,40 +63,8 @@ std::string fixed_header(std::uint8_t first, std::size_t remaining, std::size_t 
 
 // --- Decoding helpers -------------------------------------------------------------------------
 
-// RFC 3629 UTF-8, plus MQTT's ban on U+0000 (MQTT 5 section 1.5.4). ASCII takes the first branch.
-bool valid_utf8(std::string_view s) {
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const auto* end = p + s.size();
-  while (p < end) {
-    const unsigned char c = *p;
-    if (c < 0x80) {
-      if (c == 0) return false;
-      ++p;
-      continue;
-    }
-    std::size_t n = 0;
-    unsigned char lo = 0x80, hi = 0xBF;  // range of the second byte; later bytes are always 80..BF
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2;
-      if (c == 0xE0) lo = 0xA0;  // overlong
-      if (c == 0xED) hi = 0x9F;  // surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3;
-      if (c == 0xF0) lo = 0x90;  // overlong
-      if (c == 0xF4) hi = 0x8F;  // above U+10FFFF
-    } else {
-      return false;  // continuation byte, overlong C0/C1, or F5..FF
-    }
-    if (static_cast<std::size_t>(end - p) <= n) return false;
-    if (p[1] < lo || p[1] > hi) return false;
-    for (std::size_t i = 2; i <= n; ++i)
-      if ((p[i] & 0xC0) != 0x80) return false;
-    p += n + 1;
-  }
-  return true;
-}
+// RFC 3629 UTF-8, plus MQTT's ban on U+0000 (MQTT 5 section 1.5.4).
+bool valid_mqtt_string(std::string_view s) { return s.find('\0') == std::string_view::npos && valid_utf8(s); }
 
 // Reads big-endian fields from a packet body. `avail` bytes are present, `limit` bytes belong to the
 // packet: running past `limit` is a malformed packet, past only `avail` means more bytes must come.
@@ -264,14 +234,14 @@ bool read_properties(Reader& r, Properties& out, std::string& err) {
       case PropType::Binary: ok = pr.prefixed(s, what); break;
       case PropType::Utf8:
         ok = pr.prefixed(s, what);
-        if (ok && !valid_utf8(s)) {
+        if (ok && !valid_mqtt_string(s)) {
           err = "property " + hex2(id) + " is not valid UTF-8";
           return false;
         }
         break;
       case PropType::Pair:
         ok = pr.prefixed(s, what) && pr.prefixed(s2, what);
-        if (ok && (!valid_utf8(s) || !valid_utf8(s2))) {
+        if (ok && (!valid_mqtt_string(s) || !valid_mqtt_string(s2))) {
           err = "property " + hex2(id) + " is not valid UTF-8";
           return false;
         }
@@ -337,7 +307,7 @@ bool read_publish_header(Reader& r, bool v5, std::uint8_t flags, Publish& pub, s
     err = "empty topic name";
     return false;
   }
-  if (!valid_utf8(topic)) {
+  if (!valid_mqtt_string(topic)) {
     err = "topic is not valid UTF-8";
     return false;
   }

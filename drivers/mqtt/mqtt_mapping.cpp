@@ -23,10 +23,6 @@ constexpr std::size_t kMaxValueString = 256 * 1024;
 // off the end of the stack whatever a 64 MiB payload holds.
 constexpr int kMaxDepth = 64;
 constexpr int kMaxLevelNumber = 32767;            // a 65535-byte topic has at most 32768 levels
-// 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59.999Z: what an RFC 3339 text can hold; beyond it a
-// number is a unit mistake, and the bounds keep the arithmetic far from overflow.
-constexpr std::int64_t kMinTsMs = -62135596800000;
-constexpr std::int64_t kMaxTsMs = 253402300799999;
 
 // External text in a message: quoted, cut at 64 bytes (on a character boundary).
 std::string quote(std::string_view s) {
@@ -42,43 +38,6 @@ std::string quote(std::string_view s) {
   }
   out += '"';
   return out;
-}
-
-// The offset of the first byte that makes `s` ill-formed UTF-8, or npos (the rules of valid_utf8).
-std::size_t utf8_error_at(std::string_view s) {
-  const auto* b = reinterpret_cast<const unsigned char*>(s.data());
-  const std::size_t n = s.size();
-  std::size_t i = 0;
-  while (i < n) {
-    const unsigned char c = b[i];
-    if (c < 0x80) {
-      ++i;
-      continue;
-    }
-    int more;
-    std::uint32_t cp;
-    if ((c & 0xE0) == 0xC0) {
-      more = 1;
-      cp = c & 0x1F;
-    } else if ((c & 0xF0) == 0xE0) {
-      more = 2;
-      cp = c & 0x0F;
-    } else if ((c & 0xF8) == 0xF0) {
-      more = 3;
-      cp = c & 0x07;
-    } else {
-      return i;
-    }
-    if (n - i <= static_cast<std::size_t>(more)) return i;
-    for (int k = 1; k <= more; ++k) {
-      if ((b[i + k] & 0xC0) != 0x80) return i;
-      cp = (cp << 6) | (b[i + k] & 0x3F);
-    }
-    static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[more] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-    i += static_cast<std::size_t>(more) + 1;
-  }
-  return std::string_view::npos;
 }
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
@@ -272,53 +231,6 @@ bool to_value(const json& v, Value& out, std::string& error) {
   }
 }
 
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t y, unsigned m, unsigned d) {
-  y -= m <= 2;
-  const std::int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const auto yoe = static_cast<unsigned>(y - era * 400);
-  const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-bool leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
-
-int days_in_month(int y, int m) {
-  static constexpr int kDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return m == 2 && leap(y) ? 29 : kDays[m - 1];
-}
-
-// A wall-clock time -> ms since the epoch: at a fixed offset east of UTC, or in the machine's
-// zone (mktime with tm_isdst = -1 lets the zone's rules decide summer time).
-std::optional<std::int64_t> wall_to_ms(int year, int month, int day, int hour, int minute, int second, int millis,
-                                       int offset_minutes, bool local_zone) {
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour < 0 || hour > 23 ||
-      minute < 0 || minute > 59 || second < 0 || second > 60)
-    return std::nullopt;
-  std::int64_t secs;
-  if (local_zone) {
-    std::tm tm{};
-    tm.tm_year = year - 1900;
-    tm.tm_mon = month - 1;
-    tm.tm_mday = day;
-    tm.tm_hour = hour;
-    tm.tm_min = minute;
-    tm.tm_sec = second;
-    tm.tm_isdst = -1;
-    const std::time_t t = std::mktime(&tm);
-    if (t == static_cast<std::time_t>(-1) && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31))
-      return std::nullopt;
-    secs = static_cast<std::int64_t>(t);
-  } else {
-    secs = days_from_civil(year, static_cast<unsigned>(month), static_cast<unsigned>(day)) * 86400 + hour * 3600 +
-           minute * 60 + second - static_cast<std::int64_t>(offset_minutes) * 60;
-  }
-  const std::int64_t ms = secs * 1000 + millis;
-  if (ms < kMinTsMs || ms > kMaxTsMs) return std::nullopt;
-  return ms;
-}
-
 // Reads exactly `n` digits at `pos`.
 bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   if (pos + n > s.size()) return false;
@@ -451,7 +363,7 @@ std::optional<std::int64_t> parse_pattern(const std::string& text, const TimeSpe
   // %z fills tm_gmtoff and then wins over `timezone`.
   const bool has_zone = spec.pattern.find("%z") != std::string::npos;
   const int offset = has_zone ? static_cast<int>(tm.tm_gmtoff / 60) : spec.offset_minutes;
-  auto ms = wall_to_ms(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis, offset,
+  auto ms = wall_time_ms(tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis, offset,
                        spec.local_zone && !has_zone);
   if (!ms) error = quote(text) + " is not a time that exists (read with ts_format " + quote(spec.pattern) + ")";
   return ms;

@@ -1,6 +1,7 @@
 // Child processes for tests: fork + execve, own process group, output appended to a log file.
 #include "support.h"
 
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <iterator>
@@ -254,6 +255,23 @@ ProcessUsage process_usage(pid_t pid) {
   while (std::getline(status, line))
     if (line.rfind("VmRSS:", 0) == 0) u.rss_kib = std::stol(line.substr(6));
   return u;
+}
+
+UsageWindow watch_usage(pid_t pid, std::chrono::milliseconds window) {
+  using namespace std::chrono;
+  const auto u0 = process_usage(pid);
+  const auto t0 = steady_clock::now();
+  UsageWindow w;
+  wait_until([&] {
+    w.peak_rss_kib = std::max(w.peak_rss_kib, process_usage(pid).rss_kib);
+    return false;
+  }, window, 500ms);
+  const auto u1 = process_usage(pid);
+  w.wall_s = duration<double>(steady_clock::now() - t0).count();
+  w.cpu_percent = 100.0 * (u1.cpu_s - u0.cpu_s) / w.wall_s;
+  w.rss_kib = u1.rss_kib;
+  w.peak_rss_kib = std::max(w.peak_rss_kib, u1.rss_kib);
+  return w;
 }
 
 }  // namespace ioc_edge::test

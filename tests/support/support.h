@@ -136,6 +136,16 @@ struct ProcessUsage {
 };
 ProcessUsage process_usage(pid_t pid);
 
+// Watches `pid` for `window` (sampling every 500 ms): the CPU it used as a share of one core, its
+// resident memory at the end and at its peak. For benchmarks.
+struct UsageWindow {
+  double wall_s = 0;
+  double cpu_percent = 0;  // of one core
+  long rss_kib = 0;
+  long peak_rss_kib = 0;
+};
+UsageWindow watch_usage(pid_t pid, std::chrono::milliseconds window);
+
 // Runs argv to completion (as Process does, output appended to log_file) and returns its exit code;
 // throws if it does not finish within `timeout` (the child is killed).
 int run_to_exit(std::vector<std::string> argv, const std::string& log_file,
