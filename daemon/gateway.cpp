@@ -105,6 +105,7 @@ bool Gateway::start(std::string& error) {
   fo.batch_max_readings = s.uplink.batch_max_readings;
   fo.batch_max_bytes = s.uplink.batch_max_bytes;
   fo.max_inflight = s.uplink.max_inflight;
+  fo.batch_wait = s.uplink.batch_wait;
   fo.backlog_rate = s.uplink.backlog_rate;
   fo.reconnect_min = s.uplink.reconnect_min;
   fo.reconnect_max = s.uplink.reconnect_max;

@@ -58,12 +58,12 @@ std::string topic_for(std::string_view prefix, Kind kind, std::string_view sourc
   return t;
 }
 
-void frame_reading(Envelope& e, const Reading& r) {
+void frame_reading(Envelope& e, const Reading& r, std::string_view reading_source) {
   if (e.body.empty())
     e.count = 0;  // a fresh envelope (count defaults to 1 for a single-body record)
   else
     e.body += '\n';
-  append_reading_json(e.body, e.source, r);
+  append_reading_json(e.body, reading_source.empty() ? std::string_view(e.source) : reading_source, r);
   ++e.count;
 }
 
@@ -137,7 +137,12 @@ Message build_message(std::string_view prefix, const BatchHeader& header, std::i
                        {"seq", std::to_string(first.last_seq)},
                        {"source", first.source},
                        {"sent_at", format_rfc3339_ms(sent_at_ms)}};
-  for (auto& kv : blob_meta_pairs(first.meta)) m.user_properties.push_back(std::move(kv));
+  for (auto& kv : blob_meta_pairs(first.meta)) {
+    if (kv.first == "source")  // the device's own name (the mqtt source's source_name) names the blob
+      m.user_properties[4].second = std::move(kv.second);
+    else
+      m.user_properties.push_back(std::move(kv));
+  }
   return m;
 }
 
@@ -169,6 +174,10 @@ std::string blob_meta_json(const BlobMeta& m) {
     out += ",\"origin\":";
     append_json_string(out, m.origin);
   }
+  if (!m.source.empty()) {
+    out += ",\"source\":";
+    append_json_string(out, m.source);
+  }
   out += '}';
   return out;
 }
@@ -190,6 +199,7 @@ Message build_blob_event(std::string_view prefix, const BatchHeader& header, std
                          const Record& blob) {
   Reading r;
   r.point = "blob";
+  std::string source = blob.source;  // the device's own name, when the meta names one
   nlohmann::json value = {{"kind", "blob"}};
   const auto meta = nlohmann::json::parse(blob.meta, nullptr, /*allow_exceptions=*/false);
   if (meta.is_object()) {
@@ -198,6 +208,8 @@ Message build_blob_event(std::string_view prefix, const BatchHeader& header, std
       const auto& text = v.get_ref<const std::string&>();
       if (k == "point")
         r.point = text;
+      else if (k == "source")
+        source = text;
       else if (k == "ts")
         r.ts_ms = parse_rfc3339_ms(text).value_or(0);
       else if (k == "size")
@@ -213,7 +225,7 @@ Message build_blob_event(std::string_view prefix, const BatchHeader& header, std
   event.prio = blob.prio;
   event.kind = Kind::Event;
   event.source = blob.source;
-  append_reading_json(event.body, blob.source, r);
+  append_reading_json(event.body, source, r);
   Message m;
   m.topic = topic_for(prefix, Kind::Event, blob.source);
   m.payload = build_batch(header, sent_at_ms, {&event});

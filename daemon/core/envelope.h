@@ -63,7 +63,9 @@ std::string topic_for(std::string_view prefix, Kind kind, std::string_view sourc
 // Appends one reading to a batched envelope's body (a newline before it if the body is not
 // empty) and counts it. Compact JSON never holds a raw newline: strings escape it and JSON text
 // values have theirs turned into spaces (see append_reading_json).
-void frame_reading(Envelope& e, const Reading& r);
+// `reading_source`, when not empty, names the reading's own source (a device a source derives,
+// e.g. from MQTT topic levels); otherwise the reading carries the record's source.
+void frame_reading(Envelope& e, const Reading& r, std::string_view reading_source = {});
 // The number of framed readings in a batched body (lines); an empty body holds none.
 std::size_t framed_count(std::string_view body);
 
@@ -122,6 +124,7 @@ struct BlobMeta {
   std::size_t size = 0;
   std::string_view sha256;  // lowercase hex
   std::string_view origin;  // e.g. the camera's MQTT topic
+  std::string_view source;  // the device's own source name when it differs from the record's
 };
 std::string blob_meta_json(const BlobMeta& m);
 std::vector<std::pair<std::string, std::string>> blob_meta_pairs(std::string_view meta_json);

@@ -14,6 +14,9 @@ namespace {
 constexpr auto kLinkModelWindow = std::chrono::seconds(10);
 constexpr std::size_t kInitialBacklogBudget = 64 * 1024;  // before the first acknowledgement is measured
 constexpr std::size_t kMinBacklogMessage = 16 * 1024;
+// A live read may make several full messages (of many sources): it holds at most this many
+// messages' worth of records in memory.
+constexpr std::size_t kLiveReadMessages = 4;
 constexpr auto kRateInterval = std::chrono::milliseconds(500);
 constexpr auto kMinRateInterval = std::chrono::milliseconds(20);
 
@@ -38,6 +41,7 @@ Forwarder::Forwarder(ForwarderOptions opts, Outbox& outbox, Uplink& uplink, cons
       log_(logger("forwarder")),
       backoff_(opts_.reconnect_min, opts_.reconnect_max) {
   opts_.max_inflight = std::max<std::size_t>(1, opts_.max_inflight);
+  window_ = opts_.max_inflight;
   opts_.batch_max_readings = std::max<std::size_t>(1, opts_.batch_max_readings);
   const auto overhead = batch_overhead(opts_.header);
   message_max_bytes_ = opts_.batch_max_bytes > overhead + 64 ? opts_.batch_max_bytes - overhead : 64;
@@ -115,6 +119,7 @@ void Forwarder::run() {
       if (state_ == LinkState::Down && !draining_) deadline = std::min(deadline, next_attempt_);
       if (state_ == LinkState::Up && !draining_) {
         deadline = std::min(deadline, next_heartbeat_);
+        if (data_dirty_) deadline = std::min(deadline, next_live_read_);
         if (backlog_waiting_) deadline = std::min(deadline, clock_.steady() + milliseconds(20));
       }
       // Relative wait: the injected clock need not be std::chrono::steady_clock.
@@ -183,6 +188,7 @@ void Forwarder::handle(Event& e) {
         }
         cursor_[1][p] = std::min(cursor_[1][p], std::max(low, live_from_) - 1);
       }
+      next_live_read_ = {};
       data_dirty_ = true;
       break;
     case Event::Connected: {
@@ -195,6 +201,16 @@ void Forwarder::handle(Event& e) {
         log_->info("uplink connected to {}; {} readings queued", uplink_.describe(), st.pending);
       backoff_.reset();
       was_up_before_ = true;
+      // Paho holds a publish beyond the broker's Receive Maximum until its sending thread next
+      // wakes, up to a second later (docs/dependencies.md): stay inside it, with room for the
+      // heartbeat.
+      if (const auto broker = uplink_.broker_window(); broker > 0 && broker <= opts_.max_inflight) {
+        window_ = std::max<std::size_t>(1, broker - 1);
+        log_->info("the IOC broker takes {} unacknowledged messages at once: sending at most {} (max_inflight = {})",
+                   broker, window_, opts_.max_inflight);
+      } else {
+        window_ = opts_.max_inflight;
+      }
       live_from_ = st.last_seq + 1;
       outbox_.apply_removes();  // before the reads below: what was delivered is not read again
       for (int p = 0; p < kPriorityLevels; ++p) {
@@ -212,6 +228,8 @@ void Forwarder::handle(Event& e) {
       tokens_ = static_cast<double>(opts_.batch_max_bytes);  // the backlog may start with one batch at once
       tokens_at_ = clock_.steady();
       next_heartbeat_ = clock_.steady();
+      live_more_ = false;
+      next_live_read_ = {};
       data_dirty_ = true;
       set_state(LinkState::Up);
       std::lock_guard lk(stats_mu_);
@@ -233,9 +251,11 @@ void Forwarder::handle(Event& e) {
       }
       if (e.outcome == PublishOutcome::Delivered && it->second.parts > 1) {  // the other half is on its way
         --it->second.parts;
+        --inflight_parts_;
         break;
       }
       Inflight done = std::move(it->second);
+      inflight_parts_ -= static_cast<std::size_t>(done.parts);
       inflight_.erase(it);
       if (!done.live) backlog_inflight_bytes_ -= std::min(backlog_inflight_bytes_, done.bytes);
       if (e.outcome == PublishOutcome::Delivered) {
@@ -352,6 +372,7 @@ void Forwarder::go_down(const std::string& why) {
   if (was_up) down_since_ = clock_.steady();
   ++generation_;
   inflight_.clear();
+  inflight_parts_ = 0;
   backlog_inflight_bytes_ = 0;
   heartbeat_inflight_ = false;
   backlog_waiting_ = false;
@@ -374,7 +395,7 @@ void Forwarder::go_down(const std::string& why) {
 }
 
 void Forwarder::fill_window() {
-  for (int guard = 0; guard < 10000 && inflight_.size() < opts_.max_inflight; ++guard) {
+  for (int guard = 0; guard < 10000 && inflight_parts_ < window_; ++guard) {
     if (send_class(true)) continue;
     if (send_class(false)) continue;
     break;
@@ -413,19 +434,33 @@ bool Forwarder::send_class(bool live) {
     // Invariant 4: the backlog's bytes on the link stay within its time budget; an acknowledgement
     // wakes this loop again. One message may always go when none is in flight.
     if (backlog_inflight_bytes_ > 0 && backlog_inflight_bytes_ >= backlog_budget()) return false;
-  } else if (!data_dirty_.exchange(false)) {
-    return false;
+  } else {
+    if (!data_dirty_.load()) return false;
+    // Invariant 6: once per batch_wait (run() wakes us then), or at once while the last read left
+    // records behind and half the window is free.
+    const bool more_now = live_more_ && inflight_parts_ <= window_ / 2;
+    if (clock_.steady() < next_live_read_ && !more_now) return false;
+    data_dirty_ = false;
+    live_more_ = false;
   }
   const auto st = outbox_.stats();
-  bool read_failed = false;
+  bool read_failed = false, sent = false;
   for (int p = kPriorityLevels - 1; p >= 0; --p) {
     if (st.pending_by_prio[p] == 0) continue;
     const std::int64_t before = live ? std::numeric_limits<std::int64_t>::max() : live_from_;
     if (cursor_[cls][p] + 1 >= before) continue;
-    bool ok = true;
-    ReadLimits limits{opts_.batch_max_readings, message_max_bytes_, opts_.max_inflight - inflight_.size()};
-    if (!live) limits.max_bytes = std::min(limits.max_bytes, std::max(kMinBacklogMessage, backlog_budget() / 4));
-    auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, limits, &ok);
+    if (inflight_parts_ >= window_) {  // the window is full: an acknowledgement wakes us
+      if (!live) return false;
+      live_more_ = true;
+      break;
+    }
+    bool ok = true, more = false;
+    ReadLimits limits{opts_.batch_max_readings, message_max_bytes_, window_ - inflight_parts_};
+    if (live)  // many sources' messages at once (invariant 6)
+      limits.max_total_bytes = kLiveReadMessages * message_max_bytes_;
+    else  // the whole read within the backlog's share of the link (invariant 4)
+      limits.max_bytes = std::min(limits.max_bytes, std::max(kMinBacklogMessage, backlog_budget() / 4));
+    auto records = outbox_.read(static_cast<Priority>(p), cursor_[cls][p], before, limits, &ok, &more);
     if (!ok) {  // the outbox logged why; an empty answer must not end the backlog or hide live data
       read_failed = true;
       continue;
@@ -433,15 +468,19 @@ bool Forwarder::send_class(bool live) {
     if (records.empty()) continue;
     cursor_[cls][p] = records.back().last_seq;
     const std::size_t bytes = publish_records(records, live);
-    if (!live && opts_.backlog_rate > 0) tokens_ -= static_cast<double>(bytes);
-    if (live) data_dirty_ = true;  // there may be more behind this read
-    return true;
+    if (!live) {
+      if (opts_.backlog_rate > 0) tokens_ -= static_cast<double>(bytes);
+      return true;
+    }
+    sent = true;
+    if (more) live_more_ = true;
   }
-  if (read_failed) {
-    if (live) data_dirty_ = true;  // try again on the next wake (at most a second away)
-    return false;
+  if (live) {
+    if (sent) next_live_read_ = clock_.steady() + opts_.batch_wait;
+    if (live_more_ || read_failed) data_dirty_ = true;  // read again (a failed read: on the next wake)
+    return sent && live_more_;
   }
-  if (!live) backlog_done_ = true;
+  if (!read_failed) backlog_done_ = true;
   return false;
 }
 
@@ -480,6 +519,7 @@ std::size_t Forwarder::publish_records(std::vector<Record>& records, bool live) 
     for (const auto* r : g) f.readings += r->count();
     f.bytes = m.payload.size() + (blob_event ? blob_event->payload.size() : 0);
     f.parts = blob_event ? 2 : 1;
+    inflight_parts_ += static_cast<std::size_t>(f.parts);
     f.live = live;
     f.topic = m.topic;
     f.source = g.front()->source;

@@ -16,8 +16,10 @@
 //     records aside in the outbox (Outbox::hold) with a `rejected` event naming them; the link
 //     stays up and nothing is resent until `ioc-edge outbox requeue` or a restart (no resend storm).
 //  2. At most `max_inflight` data messages are unacknowledged at any time, however many sources a
-//     read spans: each read is limited to the messages the window has room for (ReadLimits). The
-//     heartbeat adds at most one more (never two at once), so Paho's buffer is max_inflight + 2.
+//     read spans: each read is limited to the messages the window has room for (ReadLimits; a
+//     blob is two messages). The heartbeat adds at most one more (never two at once), so Paho's
+//     buffer is max_inflight + 2. When the broker's CONNACK announces a Receive Maximum of at most
+//     max_inflight, the window is one less than it, so Paho never queues a publish.
 //  3. On entering UP every record still in the outbox is sendable again (the read cursors restart),
 //     so nothing that was in flight when the link dropped is forgotten; duplicates are allowed,
 //     losses are not. requeue() rewinds the cursors to the lowest requeued seq in the same way.
@@ -35,6 +37,14 @@
 //     backlog still fills the link. Backlog messages are cut to a quarter of that budget, so
 //     acknowledgements keep coming. Within each class: higher priority first, then oldest first.
 //  5. Retry timing lives here: full-jitter exponential backoff between connect attempts.
+//  6. Live records are read at most once per `batch_wait` (after a read that found nothing more):
+//     the first record after a quiet spell goes at once, those committed in the next `batch_wait`
+//     wait for it and share messages. A hundred sensors that each send ten times a second then
+//     cost a hundred messages a second, not a thousand. A live read takes records of many
+//     sources at once (each message within batch_max_readings / batch_max_bytes, the read within
+//     kLiveReadMessages messages' worth of bytes), so the hundred sources do not cut each
+//     other's messages short. A read that filled the window goes on
+//     as soon as acknowledgements make room; a reconnect or a requeue reads at once.
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -66,6 +76,7 @@ struct ForwarderOptions {
   std::size_t batch_max_readings = 500;
   std::size_t batch_max_bytes = 256 * 1024;
   std::size_t max_inflight = 100;
+  std::chrono::milliseconds batch_wait{1000};  // invariant 6; 0 reads on every commit
   double backlog_rate = 2.0 * 1024 * 1024;  // bytes/s for the backlog; 0 = unlimited
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{60000};
@@ -169,9 +180,13 @@ class Forwarder {
   std::uint64_t generation_ = 0;
   std::uint64_t next_id_ = 1;
   std::unordered_map<std::uint64_t, Inflight> inflight_;
+  std::size_t inflight_parts_ = 0;  // messages of inflight_ not yet acknowledged (a blob is two)
+  std::size_t window_ = 0;          // max_inflight, or less when the broker's Receive Maximum is lower
   std::int64_t live_from_ = 0;
   std::int64_t cursor_[2][kPriorityLevels] = {};  // [backlog=0 / live=1][prio]: highest seq already read
   bool backlog_done_ = false;
+  bool live_more_ = false;  // the last live read found records: there may be more behind them
+  std::chrono::steady_clock::time_point next_live_read_{};  // invariant 6
   double tokens_ = 0;
   std::chrono::steady_clock::time_point tokens_at_{};
   std::chrono::steady_clock::time_point next_attempt_{};

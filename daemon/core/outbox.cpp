@@ -319,12 +319,16 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
 }
 
 std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t before, ReadLimits limits,
-                                 bool* ok) {
-  const std::size_t max_readings = limits.max_readings, max_bytes = limits.max_bytes;
+                                 bool* ok, bool* more) {
+  const std::size_t max_readings = std::max<std::size_t>(1, limits.max_readings), max_bytes = limits.max_bytes;
   const std::size_t max_messages = std::max<std::size_t>(1, limits.max_messages);
+  const std::size_t max_total = limits.max_total_bytes ? limits.max_total_bytes : max_bytes;
+  // Rows <= readings: at most max_readings in each of max_messages messages.
+  const auto max_rows = static_cast<std::int64_t>(
+      std::min<std::size_t>(max_readings * std::min<std::size_t>(max_messages, 1u << 16), 1u << 30));
   std::promise<std::vector<Record>> result;
   auto fut = result.get_future();
-  bool query_ok = true;
+  bool query_ok = true, cut = false;
   if (ok) *ok = false;
   {
     std::lock_guard lk(mu_);
@@ -341,10 +345,16 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
         return;
       }
       q.bind(1, static_cast<std::int64_t>(prio)).bind(2, after).bind(3, before);
-      q.bind(4, static_cast<std::int64_t>(std::max<std::size_t>(1, max_readings)));  // rows <= readings
-      std::size_t bytes = 0, readings = 0;
-      // The messages these records make: one per (kind, source) of batched records, one per blob.
-      std::vector<std::pair<Kind, std::string>> groups;
+      q.bind(4, max_rows);
+      std::size_t bytes = 0;
+      // The messages these records make: one per (kind, source) of batched records, two per blob
+      // (its metadata event and its bytes).
+      struct Group {
+        Kind kind;
+        std::string source;
+        std::size_t readings = 0, bytes = 0;
+      };
+      std::vector<Group> groups;
       std::size_t blobs = 0;
       int rc;
       while ((rc = q.step()) == SQLITE_ROW) {
@@ -352,20 +362,36 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
         const auto kind = kind_from_int(q.i64(2)).value_or(Kind::Event);
         const auto row_bytes = record_message_bytes(kind, static_cast<std::size_t>(sqlite3_column_bytes(q.get(), 4)),
                                                     static_cast<std::size_t>(n));
-        if (!out.empty() && (readings + static_cast<std::size_t>(n) > max_readings || bytes + row_bytes > max_bytes))
+        if (!out.empty() && bytes + row_bytes > max_total) {
+          cut = true;
           break;
+        }
         const auto src = reinterpret_cast<const char*>(sqlite3_column_text(q.get(), 3));
         const std::string_view source = src ? src : "";
         const bool batched = kind_info(kind).batched;
-        const bool new_group =
-            !batched || std::none_of(groups.begin(), groups.end(),
-                                     [&](const auto& g) { return g.first == kind && g.second == source; });
-        if (new_group && groups.size() + blobs >= max_messages) break;  // a read never outgrows the window
-        if (new_group) {
-          if (batched)
-            groups.emplace_back(kind, std::string(source));
-          else
+        auto group = batched ? std::find_if(groups.begin(), groups.end(),
+                                            [&](const Group& g) { return g.kind == kind && g.source == source; })
+                             : groups.end();
+        if (group == groups.end()) {
+          const std::size_t messages = groups.size() + 2 * blobs + (batched ? 1 : 2);
+          if (!out.empty() && messages > max_messages) {  // a read never outgrows the window
+            cut = true;
+            break;
+          }
+          if (batched) {
+            groups.push_back({kind, std::string(source)});
+            group = std::prev(groups.end());
+          } else {
             ++blobs;
+          }
+        } else if (group->readings + static_cast<std::size_t>(n) > max_readings ||
+                   group->bytes + row_bytes > max_bytes) {
+          cut = true;  // its message is full: the next read starts a new one
+          break;
+        }
+        if (group != groups.end()) {
+          group->readings += static_cast<std::size_t>(n);
+          group->bytes += row_bytes;
         }
         Record r;
         r.last_seq = q.i64(0);
@@ -376,9 +402,11 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
         r.body = q.bytes(4);
         r.meta = q.text(5);
         bytes += row_bytes;
-        readings += static_cast<std::size_t>(n);
         out.push_back(std::move(r));
-        if (bytes >= max_bytes || readings >= max_readings || !batched) break;  // a blob travels alone
+        if (bytes >= max_total || !batched || static_cast<std::int64_t>(out.size()) >= max_rows) {  // a blob travels alone
+          cut = true;  // perhaps nothing is behind; the next read finds out
+          break;
+        }
       }
       if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         log_->error("reading pending records failed: {}", errmsg());
@@ -389,8 +417,9 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
     });
     cv_.notify_one();
   }
-  auto records = fut.get();  // the promise is set after query_ok is written
+  auto records = fut.get();  // the promise is set after query_ok and cut are written
   if (ok) *ok = query_ok;
+  if (more) *more = cut;
   return records;
 }
 

@@ -144,13 +144,17 @@ struct AppendResult {
   std::int64_t last_seq = 0;
 };
 
-// How much one read() may return: at most `max_readings` readings, about `max_bytes` of message
-// (record_message_bytes; at least one record if any, even a larger one), and records that make at
-// most `max_messages` messages (a message per kind and source among batched records, one per blob).
+// How much one read() may return: records that make at most `max_messages` messages (a message
+// per kind and source among batched records, two per blob: its metadata event and its bytes), each message at most `max_readings`
+// readings and about `max_bytes` (record_message_bytes; a record larger than that alone is still
+// read, as a message of its own), and all of them together about `max_total_bytes` (0: one
+// message's worth, `max_bytes`). The read stops at the first record that does not fit, so it
+// is always a run of consecutive seqs.
 struct ReadLimits {
   std::size_t max_readings = 500;
   std::size_t max_bytes = 256 * 1024;
   std::size_t max_messages = static_cast<std::size_t>(-1);
+  std::size_t max_total_bytes = 0;
 };
 
 // Records the IOC broker refused, set aside (invariant 4), one entry per refused message.
@@ -210,8 +214,9 @@ class Outbox {
   // a larger one). Blocks until the
   // writer thread has run the query. `ok`, when given, is false if the query failed (an empty
   // result then does not mean there is nothing to read).
+  // `more`, when given, is true if the read stopped at a limit with records behind it.
   std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, ReadLimits limits,
-                           bool* ok = nullptr);
+                           bool* ok = nullptr, bool* more = nullptr);
   std::vector<Record> read(Priority prio, std::int64_t after, std::int64_t before, std::size_t max_readings,
                            std::size_t max_bytes, bool* ok = nullptr) {
     return read(prio, after, before, ReadLimits{max_readings, max_bytes}, ok);

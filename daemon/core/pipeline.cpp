@@ -62,10 +62,12 @@ void SourcePipeline::push_as(std::string source, Kind kind, std::vector<Reading>
     refuse_invalid(readings.size(), "source name \"" + source + "\" " + std::string(id_rule()), done);
     return;
   }
+  // Stored under this source's own name (its topic), each reading naming `source`: one message
+  // carries the readings of many devices.
   if (kind == Kind::Event)
-    store(source, std::move(readings), Kind::Event, Priority::High, std::move(done));
+    store(source_, std::move(readings), Kind::Event, Priority::High, std::move(done), source);
   else
-    store(source, std::move(readings), Kind::Data, prio_, std::move(done));
+    store(source_, std::move(readings), Kind::Data, prio_, std::move(done), source);
 }
 
 void SourcePipeline::blob(Blob b, std::function<void(const SinkResult&)> done) {
@@ -89,9 +91,10 @@ void SourcePipeline::blob(Blob b, std::function<void(const SinkResult&)> done) {
   auto& e = one.front();
   e.prio = b.prio;
   e.kind = Kind::Blob;
-  e.source = b.source.empty() ? source_ : std::move(b.source);
+  e.source = source_;
   e.count = 1;
-  e.meta = blob_meta_json({b.point, b.ts_ms, b.content_type, b.bytes.size(), sha256_hex(b.bytes), b.origin});
+  e.meta = blob_meta_json({b.point, b.ts_ms, b.content_type, b.bytes.size(), sha256_hex(b.bytes), b.origin,
+                           b.source == source_ ? std::string_view{} : std::string_view(b.source)});
   e.body = std::move(b.bytes);
   append(std::move(one), 1, std::move(done));
 }
@@ -108,7 +111,7 @@ void SourcePipeline::refuse_invalid(std::size_t readings, const std::string& why
 }
 
 void SourcePipeline::store(const std::string& source, std::vector<Reading> readings, Kind kind, Priority prio,
-                           std::function<void(const SinkResult&)> done) {
+                           std::function<void(const SinkResult&)> done, std::string_view reading_source) {
   std::vector<NewRecord> records;
   const bool unsynced = !clock_.synchronized();
   for (auto& r : readings) {
@@ -124,11 +127,12 @@ void SourcePipeline::store(const std::string& source, std::vector<Reading> readi
     }
     if (records.empty() || records.back().count >= limits_.chunk_readings) {
       records.push_back({prio, kind, source, {}, 0, {}});
-      records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) * (96 + source.size() + r.point.size()));
+      records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) *
+                                (96 + std::max(source.size(), reading_source.size()) + r.point.size()));
     }
     auto& rec = records.back();
     const auto mark = rec.body.size();
-    frame_reading(rec, r);
+    frame_reading(rec, r, reading_source);
     if (record_message_bytes(kind, rec.body.size(), rec.count) <= limits_.chunk_bytes) continue;
     // This reading takes the record past what one message may hold: it starts the next one...
     NewRecord next{prio, kind, source, rec.body.substr(mark == 0 ? 0 : mark + 1), 1, {}};

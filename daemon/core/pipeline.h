@@ -39,7 +39,7 @@ class SourcePipeline final : public Sink {
 
  private:
   void store(const std::string& source, std::vector<Reading> readings, Kind kind, Priority prio,
-             std::function<void(const SinkResult&)> done);
+             std::function<void(const SinkResult&)> done, std::string_view reading_source = {});
   void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
   void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done);
 

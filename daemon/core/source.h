@@ -49,7 +49,7 @@ struct Blob {
   std::string content_type;  // e.g. "image/jpeg"; may be empty
   std::string bytes;
   std::string origin;        // where it came from, e.g. the camera's MQTT topic; may be empty
-  std::string source;        // the source name it travels under when not the source's own (a valid id)
+  std::string source;        // the device's own source name when not the source's (a valid id; in its metadata)
   Priority prio = Priority::Low;  // after telemetry by default: a snapshot must not delay live data
 };
 
@@ -63,10 +63,12 @@ class Sink {
   virtual void event(Reading event, std::function<void(const SinkResult&)> done) = 0;
   // A binary payload; refused (Invalid) when larger than [uplink] blob_max_bytes.
   virtual void blob(Blob blob, std::function<void(const SinkResult&)> done) = 0;
-  // As push() (kind Data) or event() (kind Event), for readings that travel under another source
-  // name than the source's own: a source that names its devices per message (an MQTT source's
-  // `source_name` from topic levels). `source` must be a valid id (core/reading.h), else the batch
-  // is refused as Invalid. The source's own counters count them.
+  // As push() (kind Data) or event() (kind Event), for readings that name another source than
+  // the source's own: a source that names its devices per message (an MQTT source's `source_name`
+  // from topic levels). They are stored and sent under the source's own name (its topic), so one
+  // message carries many devices' readings; each reading's `source` says `source`
+  // (docs/schema/README.md). `source` must be a valid id (core/reading.h), else the batch is
+  // refused as Invalid. The source's own counters count them.
   virtual void push_as(std::string source, Kind kind, std::vector<Reading> readings,
                        std::function<void(const SinkResult&)> done) = 0;
   // The source's sender waits for the acknowledgement of what was pushed and its window is filling:

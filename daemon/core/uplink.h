@@ -5,6 +5,7 @@
 // callbacks. It never sleeps, never retries and never touches the outbox: the Forwarder owns the
 // loop, the window and the backoff. Callbacks may run on any thread (the MQTT client's own); they
 // must only hand the news over (post, notify), never block.
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <utility>
@@ -48,6 +49,9 @@ class Uplink {
   virtual void disconnect(int timeout_ms) = 0;
   // For logs: "mqtts://ioc.example.gov.vn:8883".
   virtual std::string describe() const = 0;
+  // How many QoS 1 messages the broker accepts unacknowledged on this connection (the MQTT 5
+  // Receive Maximum of its CONNACK); 0 when it set no limit. Read after connected().
+  virtual std::size_t broker_window() const { return 0; }
 };
 
 }  // namespace ioc_edge

@@ -82,6 +82,9 @@ void read_uplink(TableReader& r, UplinkSettings& u, const GatewaySettings& g) {
   u.blob_max_bytes = r.size_or("blob_max_bytes", u.blob_max_bytes, 1024);
   if (u.blob_max_bytes > kMaxBlobBytes) r.error_at_key("blob_max_bytes", "must be at most 64MiB");
   u.max_inflight = static_cast<std::size_t>(r.integer_or("max_inflight", 100, 1, 65535));
+  u.batch_wait = r.duration_or("batch_wait", u.batch_wait);
+  if (u.batch_wait > std::chrono::seconds(10))
+    r.error_at_key("batch_wait", "must be at most 10s: new readings wait this long before they are sent");
   u.backlog_rate = r.rate_or("backlog_rate", u.backlog_rate);
   u.keepalive = r.duration_or("keepalive", u.keepalive, std::chrono::seconds(1));
   u.connect_timeout = r.duration_or("connect_timeout", u.connect_timeout, std::chrono::seconds(1));

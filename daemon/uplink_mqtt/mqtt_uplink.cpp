@@ -99,6 +99,15 @@ MqttUplink::MqttUplink(MqttUplinkOptions opts)
   connect_listener_ = std::make_unique<Listener>([this](const mqtt::token& t, bool ok) {
     if (reinterpret_cast<std::uintptr_t>(t.get_user_context()) != attempt_.load()) return;  // stale attempt
     if (ok) {
+      std::size_t window = 0;
+      try {
+        const auto response = t.get_connect_response();
+        const auto& props = response.get_properties();
+        if (props.contains(mqtt::property::RECEIVE_MAXIMUM))
+          window = mqtt::get<std::uint16_t>(props, mqtt::property::RECEIVE_MAXIMUM, 0);
+      } catch (const std::exception&) {  // no response to read (MQTT 3.1.1): no limit announced
+      }
+      broker_window_ = window;
       if (events_.connected) events_.connected();
       return;
     }

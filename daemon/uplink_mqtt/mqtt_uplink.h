@@ -59,6 +59,7 @@ class MqttUplink final : public Uplink {
   void publish(Message message, PublishDone done) override;
   void disconnect(int timeout_ms) override;
   std::string describe() const override { return opts_.url; }
+  std::size_t broker_window() const override { return broker_window_.load(); }
 
  private:
   class Listener;
@@ -73,6 +74,7 @@ class MqttUplink final : public Uplink {
   std::unique_ptr<Listener> publish_listener_;
   std::unique_ptr<mqtt::async_client> client_;
   std::atomic<std::uint64_t> attempt_{0};
+  std::atomic<std::size_t> broker_window_{0};  // the last CONNACK's Receive Maximum, 0: none
 
   std::mutex mu_;
   std::map<std::uintptr_t, PublishDone> pending_;

@@ -54,6 +54,7 @@ class FakeUplink final : public Uplink {
     if (on_disconnect) on_disconnect();  // e.g. acknowledgements that arrive while disconnecting
   }
   std::string describe() const override { return "fake://ioc"; }
+  std::size_t broker_window() const override { return receive_maximum; }
 
   // Completes the oldest outstanding publish; false if none.
   bool complete_one(PublishOutcome o, int reason_code = 0) {
@@ -81,6 +82,7 @@ class FakeUplink final : public Uplink {
 
   Events events;
   std::function<void()> on_disconnect;
+  std::size_t receive_maximum = 0;  // what the fake broker's CONNACK announces (0: none)
   bool auto_connect = true;
   bool auto_ack_status = true;  // heartbeats complete at once; data waits for the test
   std::atomic<int> heartbeats{0};

@@ -38,6 +38,7 @@ struct Rig {
   }
   static ForwarderOptions defaults() {
     ForwarderOptions o;
+    o.batch_wait = std::chrono::milliseconds(0);  // reads on every commit; one test sets its own
     o.topic_prefix = "ioc/p/s";
     o.header = {"s", "00000000-0000-4000-8000-000000000000", ""};
     o.batch_max_readings = 10;
@@ -332,6 +333,56 @@ TEST_CASE("a refused gateway event is held without breeding another event", "[fo
   CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 0; }, 300ms));
   CHECK(rig.outbox->stats().held == 3);
   CHECK(rig.outbox->stats().pending == 3);
+}
+
+TEST_CASE("live readings committed within batch_wait of the last read share one message per source",
+          "[forwarder][batch_wait]") {
+  auto o = Rig::defaults();
+  o.batch_wait = 1000ms;
+  Rig rig(o);
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.fwd->stats().state == LinkState::Up; }, 5s));
+  rig.append(1, "a");  // the first after a quiet spell goes at once
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 1; }, 5s));
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Delivered));
+  for (int i = 0; i < 3; ++i) rig.append(1, "a");  // three commits, within the wait
+  rig.append(1, "b");
+  CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 0; }, 300ms));
+  rig.clock.advance(1000ms);
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 2; }, 5s));
+  const auto msgs = rig.uplink.outstanding_messages();
+  CHECK(msgs[0].topic == "ioc/p/s/data/a");
+  CHECK(Rig::seqs(msgs[0]) == std::set<std::int64_t>{2, 3, 4});
+  CHECK(msgs[1].topic == "ioc/p/s/data/b");
+  CHECK(Rig::seqs(msgs[1]) == std::set<std::int64_t>{5});
+}
+
+TEST_CASE("the window stays one below the broker's Receive Maximum, so the client never queues",
+          "[forwarder][window]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 10;
+  o.batch_max_readings = 1;
+  Rig rig(o);
+  rig.uplink.receive_maximum = 4;
+  rig.append(20);
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 3; }, 5s));
+  CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 3; }, 300ms));
+  // A broker that allows more than max_inflight changes nothing.
+  REQUIRE(rig.uplink.complete_one(PublishOutcome::Delivered));
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 3; }, 5s));
+}
+
+TEST_CASE("without a Receive Maximum, or with a larger one, max_inflight is the window", "[forwarder][window]") {
+  auto o = Rig::defaults();
+  o.max_inflight = 5;
+  o.batch_max_readings = 1;
+  Rig rig(o);
+  rig.uplink.receive_maximum = 65535;
+  rig.append(20);
+  rig.fwd->start();
+  REQUIRE(test::wait_until([&] { return rig.data_outstanding() == 5; }, 5s));
+  CHECK_FALSE(test::wait_until([&] { return rig.data_outstanding() > 5; }, 300ms));
 }
 
 TEST_CASE("a blob goes as its metadata event then its bytes untouched on the blob topic; removed after both",

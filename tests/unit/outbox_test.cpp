@@ -609,6 +609,30 @@ TEST_CASE("a read makes at most max_messages messages, however many sources it s
   CHECK(got.size() == 40);
 }
 
+TEST_CASE("a read fills one message per source up to its limits, within the read's total bytes",
+          "[outbox][window]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  std::vector<NewRecord> recs;
+  for (int i = 0; i < 40; ++i) recs.push_back(records(1, Priority::Normal, i % 2 ? "b" : "a").front());
+  append_sync(*ob, std::move(recs));  // a, b, a, b, ...
+  // Three readings a message: a,b,a,b,a,b and then a fourth "a" would overflow its message.
+  ReadLimits lim{3, 1 << 20, 8, 8 << 20};
+  auto got = ob->read(Priority::Normal, 0, 1000, lim);
+  CHECK(got.size() == 6);
+  CHECK(got.back().last_seq == 6);
+  // Without a total, the read holds one message's worth of bytes: the two sources share it.
+  const auto one = record_message_bytes(Kind::Data, got.front().body.size(), 1);
+  lim = ReadLimits{1000, 5 * one, 8};
+  got = ob->read(Priority::Normal, 0, 1000, lim);
+  CHECK(got.size() == 5);
+  // With a total of four messages' worth, each source's message fills to its own limit.
+  lim.max_total_bytes = 4 * 5 * one;
+  got = ob->read(Priority::Normal, 0, 1000, lim);
+  CHECK(got.size() == 10);  // 5 of a, 5 of b: the sixth "a" would overflow its message
+}
+
 TEST_CASE("held records are not read, still counted, named by an event, and pending again on requeue or restart",
           "[outbox][held]") {
   test::TempDir dir;

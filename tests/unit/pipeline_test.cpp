@@ -125,6 +125,26 @@ TEST_CASE("a blob is stored whole up to blob_max_bytes and refused above it", "[
   CHECK_THAT(refused.error, Catch::Contains("larger than [uplink] blob_max_bytes"));
 }
 
+TEST_CASE("readings pushed under a device's name are stored under the source's own, each naming its device",
+          "[pipeline][push_as]") {
+  Rig rig({500, 1 << 20});
+  std::promise<SinkResult> p1, p2, p3;
+  rig.pipeline->push_as("phong-hop", Kind::Data, readings(2), [&](const SinkResult& r) { p1.set_value(r); });
+  REQUIRE(p1.get_future().get().status == SinkStatus::Stored);
+  rig.pipeline->push_as("kho", Kind::Data, readings(1), [&](const SinkResult& r) { p2.set_value(r); });
+  REQUIRE(p2.get_future().get().status == SinkStatus::Stored);
+  const auto recs = rig.stored();
+  REQUIRE(recs.size() == 2);
+  for (const auto& rec : recs) CHECK(rec.source == "dong-ho");  // one topic, so one message for both
+  CHECK(recs[0].body.find("\"source\":\"phong-hop\"") != std::string::npos);
+  CHECK(recs[1].body.find("\"source\":\"kho\"") != std::string::npos);
+  CHECK(recs[1].body.find("dong-ho") == std::string::npos);
+  rig.pipeline->push_as("bad name", Kind::Data, readings(1), [&](const SinkResult& r) { p3.set_value(r); });
+  const auto refused = p3.get_future().get();
+  CHECK(refused.status == SinkStatus::Invalid);
+  CHECK_THAT(refused.error, Catch::Contains("source name \"bad name\""));
+}
+
 TEST_CASE("an invalid reading refuses its batch with the reason; nothing of it is stored", "[pipeline]") {
   Rig rig({500, 1 << 20});
   auto batch = readings(3);

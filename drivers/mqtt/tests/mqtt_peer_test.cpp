@@ -69,11 +69,13 @@ std::string mqtt_source(const std::string& name, const std::string& url, const s
          "reconnect_min = \"50ms\"\nreconnect_max = \"500ms\"\n" + body + "\n";
 }
 
-// Readings of every data batch on `topic_part`, in arrival order.
-std::vector<nlohmann::json> readings_on(Collector& c, const std::string& topic_part) {
+// Readings of every data batch on `topic_part`, in arrival order; only those whose own source is
+// `device` when given (a source with source_name sends many devices' readings on its own topic).
+std::vector<nlohmann::json> readings_on(Collector& c, const std::string& topic_part, const std::string& device = "") {
   std::vector<nlohmann::json> out;
   for (const auto& batch : c.json_on(topic_part))
-    for (const auto& r : batch["readings"]) out.push_back(r);
+    for (const auto& r : batch["readings"])
+      if (device.empty() || r["source"] == device) out.push_back(r);
   return out;
 }
 
@@ -121,7 +123,7 @@ TEST_CASE("Zigbee2MQTT, Tasmota and Frigate payloads reach the IOC as readings, 
                           "topics = [\"tele/+/SENSOR\"]\nsource_name = \"{1}\"\nts_pointer = \"/Time\"\ntimezone = \"+07:00\"") +
               mqtt_source("tasmota-power", office.url(), "topics = [\"stat/+/POWER\"]\nformat = \"value\"\nsource_name = \"{1}\"") +
               mqtt_source("frigate", office.url(), "topics = [\"frigate/events\"]\nkind = \"event\"\nts_pointer = \"/after/start_time\"") +
-              mqtt_source("frigate-snap", office.url(),
+              mqtt_source("snapshots", office.url(),
                           "topics = [\"frigate/+/+/snapshot\"]\nformat = \"binary\"\ncontent_type = \"image/jpeg\"\nsource_name = \"{1}\"");
   DaemonRig rig(o);
   rig.start();
@@ -138,14 +140,17 @@ TEST_CASE("Zigbee2MQTT, Tasmota and Frigate payloads reach the IOC as readings, 
     dev.drain();
   }
   auto& c = rig.collector();
-  REQUIRE(wait_until([&] { return count_on(c, "/blob/cong-chinh") >= 1 && c.json_on("/event/frigate").size() >= 1 &&
-                                  readings_on(c, "/data/tasmota_A1B2C3").size() >= 6 &&
-                                  !readings_on(c, "/data/phong-hop").empty(); },
+  // Each source's messages go on its own topic; each reading names its device.
+  REQUIRE(wait_until([&] { return count_on(c, "/blob/snapshots") >= 1 && c.json_on("/event/frigate").size() >= 1 &&
+                                  readings_on(c, "/data/tasmota", "tasmota_A1B2C3").size() >= 5 &&
+                                  !readings_on(c, "/data/tasmota-power", "tasmota_A1B2C3").empty() &&
+                                  !readings_on(c, "/data/zigbee", "phong-hop").empty(); },
                      20s));
+  CHECK(count_on(c, "/data/phong-hop") == 0);
 
   // Zigbee2MQTT: every leaf a point, named by path; the device from topic level 1; ts from last_seen.
   std::map<std::string, nlohmann::json> z;
-  for (const auto& r : readings_on(c, "/data/phong-hop")) {
+  for (const auto& r : readings_on(c, "/data/zigbee")) {
     CHECK(r["source"] == "phong-hop");
     CHECK(r["ts"] == "2026-11-30T10:00:00.000Z");
     z[r["point"].get<std::string>()] = r["value"];
@@ -157,7 +162,7 @@ TEST_CASE("Zigbee2MQTT, Tasmota and Frigate payloads reach the IOC as readings, 
 
   // Tasmota: local time without an offset, read at +07:00; nested ENERGY flattened; POWER as a boolean.
   std::map<std::string, nlohmann::json> t;
-  for (const auto& r : readings_on(c, "/data/tasmota_A1B2C3")) {
+  for (const auto& r : readings_on(c, "/data/tasmota", "tasmota_A1B2C3")) {
     if (r["point"] != "POWER") CHECK(r["ts"] == "2026-11-30T10:05:00.000Z");
     t[r["point"].get<std::string>()] = r["value"];
   }
@@ -175,15 +180,17 @@ TEST_CASE("Zigbee2MQTT, Tasmota and Frigate payloads reach the IOC as readings, 
   const auto msgs = c.messages();
   const Collector::Message* blob = nullptr;
   for (const auto& m : msgs)
-    if (m.topic == "ioc/bac-kan/bk-cho-don/blob/cong-chinh") blob = &m;
+    if (m.topic == "ioc/bac-kan/bk-cho-don/blob/snapshots") blob = &m;
   REQUIRE(blob);
   CHECK(blob->payload == snapshot);
   std::map<std::string, std::string> props(blob->user_properties.begin(), blob->user_properties.end());
   CHECK(props["content_type"] == "image/jpeg");
   CHECK(props["sha256"] == sha256(snapshot));
   CHECK(props["origin"] == "frigate/cong-chinh/person/snapshot");
-  const auto meta = readings_on(c, "/event/cong-chinh");
+  CHECK(props["source"] == "cong-chinh");  // the camera, from source_name
+  const auto meta = readings_on(c, "/event/snapshots");
   REQUIRE(meta.size() == 1);
+  CHECK(meta[0]["source"] == "cong-chinh");
   CHECK(meta[0]["point"] == "snapshot");
   CHECK(meta[0]["value"]["kind"] == "blob");
   CHECK(meta[0]["value"]["sha256"] == sha256(snapshot));
@@ -209,16 +216,17 @@ TEST_CASE("under an MQTT 3.1.1 uplink a blob still goes up with its metadata eve
     dev.publish("cam/san-truoc/snapshot", snapshot);
   }
   auto& c = rig.collector();
-  REQUIRE(wait_until([&] { return count_on(c, "/blob/san-truoc") == 1 && c.json_on("/event/san-truoc").size() == 1; }, 20s));
+  REQUIRE(wait_until([&] { return count_on(c, "/blob/cam") == 1 && c.json_on("/event/cam").size() == 1; }, 20s));
   std::string bytes;
   for (const auto& m : c.messages())
-    if (m.topic.find("/blob/san-truoc") != std::string::npos) {
+    if (m.topic.find("/blob/cam") != std::string::npos) {
       bytes = m.payload;
       CHECK(m.user_properties.empty());  // MQTT 3.1.1 carries none
     }
   CHECK(bytes == snapshot);
-  const auto meta = readings_on(c, "/event/san-truoc");
+  const auto meta = readings_on(c, "/event/cam");
   REQUIRE(meta.size() == 1);
+  CHECK(meta[0]["source"] == "san-truoc");
   CHECK(meta[0]["value"]["sha256"] == sha256(snapshot));
   CHECK(meta[0]["value"]["origin"] == "cam/san-truoc/snapshot");
   CHECK(meta[0]["value"]["content_type"] == "application/octet-stream");
@@ -334,7 +342,7 @@ TEST_CASE("bad input of every kind is counted and the good messages beside it ar
     ok("m/kho");
   }
   auto& c = rig.collector();
-  REQUIRE(wait_until([&] { return readings_on(c, "/data/kho").size() >= 4 && readings_on(c, "/data/mapped").size() >= 2; }, 20s));
+  REQUIRE(wait_until([&] { return readings_on(c, "/data/zigbee", "kho").size() >= 4 && readings_on(c, "/data/mapped").size() >= 2; }, 20s));
   nlohmann::json bad_z, bad_m;
   const bool counted = wait_until([&] {
     auto s = rig.status();
@@ -349,7 +357,7 @@ TEST_CASE("bad input of every kind is counted and the good messages beside it ar
   CHECK(bad_z["oversized"] == 1);
   CHECK(bad_z["bad_source_name"] == 1);
   CHECK(bad_m["no_match"] == 1);
-  CHECK(readings_on(c, "/data/kho").size() == 4);
+  CHECK(readings_on(c, "/data/zigbee", "kho").size() == 4);
   const auto mapped = readings_on(c, "/data/mapped");
   REQUIRE(mapped.size() == 2);
   CHECK(mapped[0]["unit"] == "Cel");
@@ -380,7 +388,7 @@ TEST_CASE("the office broker going away: source_down, then source_up and the sub
     Device dev(office.port, "after-restart");
     dev.publish("zigbee2mqtt/cua-kho", kZigbee);
   }
-  CHECK(wait_until([&] { return !readings_on(c, "/data/cua-kho").empty(); }, 10s));
+  CHECK(wait_until([&] { return !readings_on(c, "/data/zigbee", "cua-kho").empty(); }, 10s));
   CHECK(rig.stop() == 0);
 }
 
