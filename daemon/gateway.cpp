@@ -64,6 +64,11 @@ bool Gateway::start(std::string& error) {
   oo.max_age_ms = s.buffer.max_age.count();
   oo.commit_interval = s.buffer.commit_interval;
   oo.remove_delay = kRemoveDelay;
+  // Rows of at most one message (invariant 11): the header's size does not depend on which
+  // store id (always 36 characters) it names.
+  const auto row_overhead = batch_overhead({s.gateway.site, std::string(36, '0'), org_json_});
+  oo.merge_readings = s.uplink.batch_max_readings;
+  oo.merge_bytes = s.uplink.batch_max_bytes > row_overhead ? s.uplink.batch_max_bytes - row_overhead : 64;
   outbox_ = Outbox::open(oo, clock_, error);
   if (!outbox_) return false;
 
@@ -123,10 +128,7 @@ bool Gateway::start(std::string& error) {
     SourceSlot slot;
     slot.settings = ss;
     slot.counters = std::make_unique<SourceCounters>();
-    const auto overhead = batch_overhead(fo.header);
-    const PipelineLimits limits{s.uplink.batch_max_readings,
-                                s.uplink.batch_max_bytes > overhead ? s.uplink.batch_max_bytes - overhead : 64,
-                                s.uplink.blob_max_bytes};
+    const PipelineLimits limits{oo.merge_readings, oo.merge_bytes, s.uplink.blob_max_bytes};
     slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, limits, clock_);
     SourceContext ctx{ss.name, s.gateway.site, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
     slot.source = ss.driver->create(std::move(ctx), ss.config);

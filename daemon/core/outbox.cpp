@@ -677,20 +677,16 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
   } else {
     {
       std::int64_t seq = last_seq_;  // this thread is the only writer: the highest seq ever given
-      for (auto& a : appends) {
-        if (!failed_step.empty()) break;
-        for (auto& r : a.records) {
-          if (r.count == 0) continue;
-          const std::int64_t n = r.count;
-          if (!insert_envelope(r, seq + n, now)) {
-            fail("insert");
-            break;
-          }
-          if (first_seq == 0) first_seq = seq + 1;
-          seq += n;
-          last_seq = seq;
-          delta[static_cast<int>(r.prio)] += n;
+      for (auto& row : merge_rows(appends)) {
+        const std::int64_t n = row.count;
+        if (!insert_envelope(row, seq + n, now)) {
+          fail("insert");
+          break;
         }
+        if (first_seq == 0) first_seq = seq + 1;
+        seq += n;
+        last_seq = seq;
+        delta[static_cast<int>(row.prio)] += n;
       }
     }
     if (failed_step.empty() && !removes.empty()) {
@@ -801,6 +797,29 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
     if (a.done) a.done({AppendStatus::Committed, {}, count ? next : 0, count ? next + count - 1 : 0});
     next += count;
   }
+}
+
+// Copies, not moves: a commit that met damage is tried again with the same appends (invariant 10).
+std::vector<Envelope> Outbox::merge_rows(const std::vector<QueuedAppend>& appends) const {
+  std::vector<Envelope> rows;
+  for (const auto& a : appends)
+    for (const auto& r : a.records) {
+      if (r.count == 0) continue;
+      if (!rows.empty()) {  // invariant 11
+        auto& last = rows.back();
+        const auto count = static_cast<std::size_t>(last.count) + static_cast<std::size_t>(r.count);
+        if (kind_info(r.kind).batched && last.kind == r.kind && last.prio == r.prio && last.source == r.source &&
+            last.meta.empty() && r.meta.empty() && count <= opts_.merge_readings &&
+            record_message_bytes(r.kind, last.body.size() + 1 + r.body.size(), count) <= opts_.merge_bytes) {
+          last.body += '\n';
+          last.body += r.body;
+          last.count = static_cast<decltype(last.count)>(count);
+          continue;
+        }
+      }
+      rows.push_back(r);
+    }
+  return rows;
 }
 
 bool Outbox::write_last_seq(std::int64_t seq) {

@@ -79,6 +79,11 @@
 //     `pending` excludes them. New stores use `page_size` (1 KiB halves the bytes a small commit
 //     writes), no AUTOINCREMENT (the highest seq lives in the meta row the commit writes anyway),
 //     and secure_delete is off (Debian turns it on: it zeroes every freed page).
+// 11. Rows are few: consecutive batched records of one priority, kind and source in one commit
+//     go into one row, up to `merge_readings` readings and `merge_bytes` of message (one message's
+//     worth, so a read never has to split a row). A source that hands over one message at a time
+//     (an MQTT sensor) then costs a row per commit, not a row per message; each append still gets
+//     its own seqs (they are consecutive within the row).
 //
 // Schema (PRAGMA user_version): 1 one reading per row; 2 adds `n` (readings per row); 3 adds
 // `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs; 4 keeps
@@ -129,6 +134,10 @@ struct OutboxOptions {
   // For a new store only (an existing file keeps its own). 1 KiB: a commit of a few small records
   // rewrites a quarter of the bytes it would with 4 KiB pages (bench/README.md, disk writes).
   std::uint32_t page_size = 1024;
+  // Invariant 11: consecutive batched records of one priority, kind and source committed together
+  // are stored as one row of at most this many readings and record_message_bytes (0: never).
+  std::size_t merge_readings = 0;
+  std::size_t merge_bytes = 0;
 };
 
 // A record as the producer hands it over. For batched kinds the body holds `count` readings framed
@@ -268,6 +277,7 @@ class Outbox {
     AppendDone done;
     std::chrono::steady_clock::time_point queued_at;
   };
+  std::vector<Envelope> merge_rows(const std::vector<QueuedAppend>& appends) const;  // invariant 11
   void commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault = false,
                     bool after_salvage = false);
   bool appends_due(std::chrono::steady_clock::time_point now) const;  // mu_ held

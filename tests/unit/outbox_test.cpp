@@ -633,6 +633,53 @@ TEST_CASE("a read fills one message per source up to its limits, within the read
   CHECK(got.size() == 10);  // 5 of a, 5 of b: the sixth "a" would overflow its message
 }
 
+TEST_CASE("consecutive records of one source committed together share a row of at most one message",
+          "[outbox][merge]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.merge_readings = 3;
+  o.merge_bytes = 1 << 20;
+  o.commit_interval = std::chrono::hours(1);  // the appends below wait for one commit together
+  auto ob = open(o, clock);
+  std::vector<std::future<AppendResult>> acks;
+  std::vector<std::promise<AppendResult>> promises(7);
+  const char* sources[] = {"a", "a", "a", "a", "a", "b", "a"};
+  for (int i = 0; i < 7; ++i) {
+    acks.push_back(promises[i].get_future());
+    ob->append(records(1, Priority::Normal, sources[i]), [&, i](const AppendResult& r) { promises[i].set_value(r); });
+  }
+  ob->flush();
+  for (int i = 0; i < 7; ++i) {  // each append its own seq, in order
+    const auto r = acks[i].get();
+    CHECK(r.status == AppendStatus::Committed);
+    CHECK(r.first_seq == i + 1);
+    CHECK(r.last_seq == i + 1);
+  }
+  const auto rows = ob->read(Priority::Normal, 0, 1000, ReadLimits{1000, 1 << 20, 100, 8 << 20});
+  REQUIRE(rows.size() == 4);  // a a a | a | b | a
+  CHECK(rows[0].first_seq == 1);
+  CHECK(rows[0].last_seq == 3);
+  CHECK(framed_count(rows[0].body) == 3);
+  CHECK(rows[1].first_seq == 4);
+  CHECK(rows[1].last_seq == 5);
+  CHECK(rows[2].source == "b");
+  CHECK(rows[3].first_seq == 7);
+  CHECK(ob->stats().pending == 7);
+  // Deleting a part of a row is not possible: the forwarder removes what it read, whole rows.
+  ob->remove({{1, 3, Priority::Normal}});
+  ob->flush();
+  CHECK(ob->stats().pending == 4);
+}
+
+TEST_CASE("without merge limits every record is its own row", "[outbox][merge]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  append_sync(*ob, records(5));
+  CHECK(ob->read(Priority::Normal, 0, 1000, ReadLimits{1000, 1 << 20, 100, 8 << 20}).size() == 5);
+}
+
 TEST_CASE("held records are not read, still counted, named by an event, and pending again on requeue or restart",
           "[outbox][held]") {
   test::TempDir dir;
