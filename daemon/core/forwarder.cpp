@@ -202,7 +202,7 @@ void Forwarder::handle(Event& e) {
       backoff_.reset();
       was_up_before_ = true;
       // Paho holds a publish beyond the broker's Receive Maximum until its sending thread next
-      // wakes, up to a second later (docs/dependencies.md): stay inside it, with room for the
+      // wakes, up to a second later (docs/dependencies.md item 14b): stay inside it, with room for the
       // heartbeat.
       if (const auto broker = uplink_.broker_window(); broker > 0 && broker <= opts_.max_inflight) {
         window_ = std::max<std::size_t>(1, broker - 1);
