@@ -76,7 +76,7 @@ struct ForwarderOptions {
   std::size_t batch_max_readings = 500;
   std::size_t batch_max_bytes = 256 * 1024;
   std::size_t max_inflight = 100;
-  std::chrono::milliseconds batch_wait{1000};  // invariant 6; 0 reads on every commit
+  std::chrono::milliseconds batch_wait{0};  // invariant 6; 0 reads on every commit
   double backlog_rate = 2.0 * 1024 * 1024;  // bytes/s for the backlog; 0 = unlimited
   std::chrono::milliseconds reconnect_min{1000};
   std::chrono::milliseconds reconnect_max{60000};

@@ -45,6 +45,10 @@ constexpr std::uint64_t kHeadroomMax = 64ull << 20;
 // 256 KiB pays its few rewritten pages many times over, and a busy office (10,000 readings/s)
 // keeps at most that much waiting in memory.
 constexpr std::size_t kCommitBytes = 256u << 10;
+// Invariant 11: records under a page are merged, into rows of at most 16 KiB (the smallest
+// backlog message, so a row never holds a slow link longer than the backlog may).
+constexpr std::size_t kSmallRecordBytes = 1024;
+constexpr std::size_t kMergedRowBytes = 16u << 10;
 constexpr std::size_t kRemoveRanges = 4096;  // deletes queued that are committed at once
 
 std::size_t readings_in(const std::vector<NewRecord>& records) {
@@ -802,15 +806,17 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
 // Copies, not moves: a commit that met damage is tried again with the same appends (invariant 10).
 std::vector<Envelope> Outbox::merge_rows(const std::vector<QueuedAppend>& appends) const {
   std::vector<Envelope> rows;
+  bool last_small = false;  // the last row was made of small records only
+  const auto row_bytes = std::min(opts_.merge_bytes, kMergedRowBytes);
   for (const auto& a : appends)
     for (const auto& r : a.records) {
       if (r.count == 0) continue;
-      if (!rows.empty()) {  // invariant 11
+      const bool small = kind_info(r.kind).batched && r.meta.empty() && r.body.size() < kSmallRecordBytes;
+      if (small && last_small) {  // invariant 11
         auto& last = rows.back();
         const auto count = static_cast<std::size_t>(last.count) + static_cast<std::size_t>(r.count);
-        if (kind_info(r.kind).batched && last.kind == r.kind && last.prio == r.prio && last.source == r.source &&
-            last.meta.empty() && r.meta.empty() && count <= opts_.merge_readings &&
-            record_message_bytes(r.kind, last.body.size() + 1 + r.body.size(), count) <= opts_.merge_bytes) {
+        if (last.kind == r.kind && last.prio == r.prio && last.source == r.source && count <= opts_.merge_readings &&
+            record_message_bytes(r.kind, last.body.size() + 1 + r.body.size(), count) <= row_bytes) {
           last.body += '\n';
           last.body += r.body;
           last.count = static_cast<decltype(last.count)>(count);
@@ -818,6 +824,7 @@ std::vector<Envelope> Outbox::merge_rows(const std::vector<QueuedAppend>& append
         }
       }
       rows.push_back(r);
+      last_small = small;
     }
   return rows;
 }

@@ -79,11 +79,12 @@
 //     `pending` excludes them. New stores use `page_size` (1 KiB halves the bytes a small commit
 //     writes), no AUTOINCREMENT (the highest seq lives in the meta row the commit writes anyway),
 //     and secure_delete is off (Debian turns it on: it zeroes every freed page).
-// 11. Rows are few: consecutive batched records of one priority, kind and source in one commit
-//     go into one row, up to `merge_readings` readings and `merge_bytes` of message (one message's
-//     worth, so a read never has to split a row). A source that hands over one message at a time
-//     (an MQTT sensor) then costs a row per commit, not a row per message; each append still gets
-//     its own seqs (they are consecutive within the row).
+// 11. Rows are few: consecutive small batched records (under 1 KiB: an MQTT sensor's message)
+//     of one priority, kind and source in one commit go into one row, up to `merge_readings`
+//     readings and 16 KiB (and `merge_bytes`, one message's worth, so a read never splits a row).
+//     A source that hands over one message at a time then costs a row per 16 KiB, not a row per
+//     message; larger records (a poll) stay as they are, so salvage and eviction keep their
+//     granularity. Each append still gets its own seqs (consecutive within the row).
 //
 // Schema (PRAGMA user_version): 1 one reading per row; 2 adds `n` (readings per row); 3 adds
 // `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs; 4 keeps
@@ -134,8 +135,8 @@ struct OutboxOptions {
   // For a new store only (an existing file keeps its own). 1 KiB: a commit of a few small records
   // rewrites a quarter of the bytes it would with 4 KiB pages (bench/README.md, disk writes).
   std::uint32_t page_size = 1024;
-  // Invariant 11: consecutive batched records of one priority, kind and source committed together
-  // are stored as one row of at most this many readings and record_message_bytes (0: never).
+  // Invariant 11: consecutive small batched records of one priority, kind and source committed
+  // together are stored as one row of at most this many readings and record_message_bytes (0: never).
   std::size_t merge_readings = 0;
   std::size_t merge_bytes = 0;
 };

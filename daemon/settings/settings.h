@@ -43,7 +43,7 @@ struct UplinkSettings {
   std::uint64_t batch_max_bytes = 256 * 1024;
   std::uint64_t blob_max_bytes = 4ull << 20;
   std::size_t max_inflight = 100;
-  std::chrono::milliseconds batch_wait{1000};  // live readings wait up to this for company (0: never)
+  std::chrono::milliseconds batch_wait{0};  // live readings wait up to this for company (0: never)
   double backlog_rate = 2.0 * 1024 * 1024;  // bytes/s; 0 = unlimited
   std::chrono::milliseconds keepalive{30000};
   std::chrono::milliseconds connect_timeout{10000};

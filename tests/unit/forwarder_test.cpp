@@ -38,7 +38,6 @@ struct Rig {
   }
   static ForwarderOptions defaults() {
     ForwarderOptions o;
-    o.batch_wait = std::chrono::milliseconds(0);  // reads on every commit; one test sets its own
     o.topic_prefix = "ioc/p/s";
     o.header = {"s", "00000000-0000-4000-8000-000000000000", ""};
     o.batch_max_readings = 10;
@@ -397,7 +396,7 @@ TEST_CASE("a blob goes as its metadata event then its bytes untouched on the blo
     recs[0].source = "cam";
     recs[0].body = bytes;
     recs[0].meta = blob_meta_json({"snapshot", 1795903799500, "image/jpeg", bytes.size(), sha256_hex(bytes),
-                                   "frigate/front/snapshot"});
+                                   "frigate/front/snapshot", {}});
     std::promise<void> p;
     rig.outbox->append(std::move(recs), [&](const AppendResult&) { p.set_value(); });
     p.get_future().wait();

@@ -489,7 +489,7 @@ Envelope blob_envelope(std::string bytes, const std::string& source = "cam") {
   e.source = source;
   e.body = std::move(bytes);
   e.count = 1;
-  e.meta = blob_meta_json({"snapshot", 1795903799500, "image/jpeg"});
+  e.meta = blob_meta_json({"snapshot", 1795903799500, "image/jpeg", 0, {}, {}, {}});
   return e;
 }
 
@@ -580,7 +580,7 @@ TEST_CASE("a blob is stored and read back byte for byte, alone", "[outbox][blob]
   REQUIRE(first.size() == 3);
   CHECK(first[2].kind == Kind::Blob);
   CHECK(first[2].body == bytes);
-  CHECK(first[2].meta == blob_meta_json({"snapshot", 1795903799500, "image/jpeg"}));
+  CHECK(first[2].meta == blob_meta_json({"snapshot", 1795903799500, "image/jpeg", 0, {}, {}, {}}));
   // A blob is one seq; a blob that claims more is refused.
   auto bad = blob_envelope("x");
   bad.count = 2;
@@ -670,6 +670,22 @@ TEST_CASE("consecutive records of one source committed together share a row of a
   ob->remove({{1, 3, Priority::Normal}});
   ob->flush();
   CHECK(ob->stats().pending == 4);
+}
+
+TEST_CASE("records of a page or more keep their own rows; merged rows stop at 16 KiB", "[outbox][merge]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.merge_readings = 1000;
+  o.merge_bytes = 1 << 20;
+  auto ob = open(o, clock);
+  append_sync(*ob, records(4, Priority::Normal, "s", 2000));  // a poll's worth each: not merged
+  CHECK(ob->read(Priority::Normal, 0, 1000, ReadLimits{1000, 1 << 20, 100, 8 << 20}).size() == 4);
+  append_sync(*ob, records(100, Priority::Normal, "s", 500));  // about 50 KiB of small records
+  const auto rows = ob->read(Priority::Normal, 4, 1000, ReadLimits{1000, 1 << 20, 100, 8 << 20});
+  CHECK(rows.size() >= 4);
+  CHECK(rows.size() <= 5);
+  for (const auto& r : rows) CHECK(r.body.size() <= 16 * 1024);
 }
 
 TEST_CASE("without merge limits every record is its own row", "[outbox][merge]") {
