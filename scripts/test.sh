@@ -34,11 +34,11 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
     bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
-    run_suite "$root/build-asan" "ASan + UBSan" -E "$resource_tests"
+    run_suite "$root/build-asan" "ASan + UBSan" -j 2 -E "$resource_tests"
 
   echo "=== build: TSan ==="
   BUILD_DIR="$root/build-tsan" BUILD_TYPE=Debug TARGETS="unit_tests" \
     bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=thread -DIOC_EDGE_BENCH=OFF
-  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "$root/build-tsan" "TSan (threaded core)" -L unit
+  TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "$root/build-tsan" "TSan (threaded core)" -j 2 -L unit
 fi
 echo "=== all tests passed in $(( $(date +%s) - start )) s ==="
