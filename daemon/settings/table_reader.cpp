@@ -145,6 +145,12 @@ void TableReader::error_at_key(std::string_view key, const std::string& message)
     error_here(std::string(key) + ": " + message);
 }
 
+std::pair<int, int> TableReader::position(std::string_view key) const {
+  const toml::node* n = table_.get(key);
+  if (!n) return {0, 0};
+  return {static_cast<int>(n->source().begin.line), static_cast<int>(n->source().begin.column)};
+}
+
 void TableReader::error_here(const std::string& message) { diag_.error(table_.source(), context_ + message); }
 
 const toml::node* TableReader::get(std::string_view key, bool required) {

@@ -11,6 +11,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <toml++/toml.h>
@@ -83,6 +84,8 @@ class TableReader {
   Diagnostics& diagnostics() { return diag_; }
   const std::string& context() const { return context_; }
   const toml::table& raw() const { return table_; }
+  // Where `key`'s value stands in the file ({0, 0} when absent), for messages reported later.
+  std::pair<int, int> position(std::string_view key) const;
 
  private:
   const toml::node* get(std::string_view key, bool required);

@@ -5,6 +5,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <tuple>
 
 #include "settings/table_reader.h"
 
@@ -65,10 +66,7 @@ void parse_url(TableReader& r, Config& c) {
   const auto url = r.string("url", true);
   if (!url) return;
   c.url = *url;
-  if (const auto* n = r.raw().get("url")) {
-    c.url_line = static_cast<int>(n->source().begin.line);
-    c.url_column = static_cast<int>(n->source().begin.column);
-  }
+  std::tie(c.url_line, c.url_column) = r.position("url");
   static const std::regex tcp(R"(^tcp://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:([0-9]{1,5}))?$)");
   static const std::regex rtu(R"(^rtu://(/[^\s]+)$)");
   std::smatch m;

@@ -2,6 +2,7 @@
 
 #include <map>
 #include <set>
+#include <tuple>
 
 #include "drivers/mqtt/mqtt_mapping.h"
 #include "settings/table_reader.h"
@@ -40,10 +41,7 @@ void parse_url(TableReader& r, Config& c) {
   const auto url = r.string("url", true);
   if (!url) return;
   c.url = *url;
-  if (const auto* n = r.raw().get("url")) {
-    c.url_line = static_cast<int>(n->source().begin.line);
-    c.url_column = static_cast<int>(n->source().begin.column);
-  }
+  std::tie(c.url_line, c.url_column) = r.position("url");
   const auto bad = [&] {
     r.error_at_key("url", quoted(c.url) +
                               " is not an MQTT URL like \"mqtt://127.0.0.1:1883\" or \"mqtts://broker.lan:8883\" "
