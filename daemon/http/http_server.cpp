@@ -76,10 +76,11 @@ class SessionBase {
 }  // namespace
 
 struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
-  Impl(asio::io_context& ctx, Handler h, HttpLimits l, Early e)
+  Impl(asio::io_context& ctx, Handler h, HttpLimits l, Early e, ErrorReply er)
       : io(ctx),
         handler(std::move(h)),
         early(std::move(e)),
+        error_reply(std::move(er)),
         limits(std::move(l)),
         acceptor(ctx),
         accept_timer(ctx),
@@ -108,6 +109,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<HttpServer::Impl> {
   asio::io_context& io;
   Handler handler;
   Early early;
+  ErrorReply error_reply;
   HttpLimits limits;
   std::unique_ptr<ssl::context> tls;
   tcp::acceptor acceptor;
@@ -296,7 +298,15 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
 
   void error_reply(http::status status, std::string body) {
     ++server_->stats.rejected;
-    write(HttpReply{static_cast<int>(status), "text/plain", std::move(body)}, false, true);
+    HttpReply reply{static_cast<int>(status), "text/plain", body};
+    if (server_->error_reply) {
+      while (!body.empty() && body.back() == '\n') body.pop_back();
+      try {
+        reply = server_->error_reply(client_, static_cast<int>(status), body);
+      } catch (const std::exception&) {  // keep the plain reply
+      }
+    }
+    write(std::move(reply), false, true);
   }
 
   void write(HttpReply reply, bool keep, bool linger) {
@@ -527,8 +537,8 @@ void HttpServer::Impl::stop() {
   for (SessionBase* s : std::vector<SessionBase*>(sessions.begin(), sessions.end())) s->close();
 }
 
-HttpServer::HttpServer(asio::io_context& io, Handler handler, HttpLimits limits, Early early)
-    : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(limits), std::move(early))) {}
+HttpServer::HttpServer(asio::io_context& io, Handler handler, HttpLimits limits, Early early, ErrorReply error_reply)
+    : impl_(std::make_shared<Impl>(io, std::move(handler), std::move(limits), std::move(early), std::move(error_reply))) {}
 
 HttpServer::Handler HttpServer::immediate(std::function<HttpReply(const HttpRequest&)> fn) {
   return [fn = std::move(fn)](HttpRequest request, Respond respond) { respond(fn(request)); };

@@ -134,7 +134,12 @@ class HttpServer {
   // 415, 413...), so that nobody unauthorised makes the server hold a body.
   using Early = std::function<std::optional<HttpReply>(const HttpRequest& headers)>;
 
-  HttpServer(boost::asio::io_context& io, Handler handler, HttpLimits limits, Early early = nullptr);
+  // Optional: makes the server's own error replies (400, 413, 431: the request could not be read)
+  // in its user's format, and lets it count and log them. Default: a text/plain reply.
+  using ErrorReply = std::function<HttpReply(const std::string& client, int status, const std::string& message)>;
+
+  HttpServer(boost::asio::io_context& io, Handler handler, HttpLimits limits, Early early = nullptr,
+             ErrorReply error_reply = nullptr);
   // For handlers that answer at once (the status API).
   static Handler immediate(std::function<HttpReply(const HttpRequest&)> fn);
   // stop()s.

@@ -348,4 +348,24 @@ HttpResponse http_request(int port, const std::string& method, const std::string
 HttpResponse http_get(int port, const std::string& target,
                       std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
 
+// One kept-alive HTTP/1.1 connection to `address`:port (127.0.0.1 or ::1), for many requests in
+// turn. Each request is bounded by `timeout`; after an error (status 0) the connection is closed
+// and the next request reconnects. Blocking; one thread at a time.
+class HttpConnection {
+ public:
+  explicit HttpConnection(int port, std::string address = "127.0.0.1");
+  ~HttpConnection();
+  HttpConnection(const HttpConnection&) = delete;
+  HttpConnection& operator=(const HttpConnection&) = delete;
+  HttpResponse request(const std::string& method, const std::string& target, const std::string& body = {},
+                       const std::map<std::string, std::string>& headers = {},
+                       std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+  std::uint64_t connects() const { return connects_; }  // connections opened so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  std::uint64_t connects_ = 0;
+};
+
 }  // namespace ioc_edge::test
