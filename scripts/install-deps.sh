@@ -9,7 +9,7 @@ packages=(
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev libsqlite3-dev libmodbus-dev
   libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
   # tests and benchmarks
-  catch2 libbenchmark-dev mosquitto mosquitto-clients openssl socat sqlite3 procps iproute2
+  catch2 libbenchmark-dev mosquitto mosquitto-clients openssl socat sqlite3 procps iproute2 curl
   python3 python3-jsonschema python3-pymodbus python3-serial python3-serial-asyncio
 )
 

@@ -408,6 +408,32 @@ TEST_CASE("slow and greedy clients time out and cannot starve a fast one", "[int
   CHECK(rig.stored() == 500);
 }
 
+TEST_CASE("HTTPS with cert_file and key_file: a client that trusts the CA posts; plain HTTP is refused",
+          "[integration][http-ingest][tls]") {
+  test::TempDir tmp;
+  const auto certs = test::make_certs(tmp.file("certs"));
+  Rig rig("cert_file = \"" + certs.server_cert + "\"\nkey_file = \"" + certs.server_key + "\"\n");
+  const auto url = "https://127.0.0.1:" + std::to_string(rig.port()) + "/v1/readings";
+  const auto out = tmp.file("curl.out");
+  auto curl = [&](std::vector<std::string> extra) {
+    std::vector<std::string> argv = {"curl", "-sS", "-o", out, "-w", "%{http_code}", "--max-time", "5", "-X", "POST",
+                                     "-H", std::string("Authorization: Bearer ") + kTokenA, "-H",
+                                     "Content-Type: application/json", "--data", body(3)};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return test::run_to_exit(argv, tmp.file("curl.log"), 10s);
+  };
+  CHECK(curl({"--cacert", certs.ca, url}) == 0);
+  CHECK_THAT(test::read_file(tmp.file("curl.log")), Catch::EndsWith("202"));
+  CHECK_THAT(test::read_file(out), Catch::Contains("\"accepted\":3"));
+  CHECK(rig.stored() == 3);
+  // A CA that did not sign the server's certificate: the client refuses the connection.
+  CHECK(curl({"--cacert", certs.other_ca, url}) != 0);
+  // Plain HTTP to the TLS port gets no answer; nothing is stored.
+  const auto plain = rig.post(body(2));
+  CHECK(plain.status == 0);
+  CHECK(rig.stored() == 3);
+}
+
 TEST_CASE("the daemon takes posted readings to the IOC; a retry after kill -9 stores nothing twice",
           "[integration][http-ingest][kill9]") {
   test::RigOptions o;
