@@ -189,16 +189,31 @@ class Poller : public std::enable_shared_from_this<Poller> {
       if (!lk) return;
       if (ec) return self->finish(ex, self->transport_failure(*ex, ec));
       ex->phase = "waiting for the answer";
-      auto on_read = [self, ex](const boost::system::error_code& ec2, std::size_t) {
+      // The header first: Beast 1.74 does not apply body_limit to a Content-Length body that
+      // arrives in the same read as the header (docs/dependencies.md), so the length is checked
+      // here before any of the body is read; chunked and read-to-close bodies keep the limit.
+      auto on_header = [self, ex](const boost::system::error_code& ec2, std::size_t) {
         auto lk2 = self->running();
         if (!lk2) return;
         if (ec2) return self->finish(ex, self->transport_failure(*ex, ec2));
-        self->finish(ex, std::nullopt);
+        if (const auto length = ex->parser.content_length(); length && *length > self->cfg_->max_body)
+          return self->finish(ex, self->transport_failure(*ex, http::error::body_limit));
+        ex->phase = "reading the body";
+        auto on_read = [self, ex](const boost::system::error_code& ec3, std::size_t) {
+          auto lk3 = self->running();
+          if (!lk3) return;
+          if (ec3) return self->finish(ex, self->transport_failure(*ex, ec3));
+          self->finish(ex, std::nullopt);
+        };
+        if (ex->tls)
+          http::async_read(*ex->tls, ex->buf, ex->parser, std::move(on_read));
+        else
+          http::async_read(*ex->plain, ex->buf, ex->parser, std::move(on_read));
       };
       if (ex->tls)
-        http::async_read(*ex->tls, ex->buf, ex->parser, std::move(on_read));
+        http::async_read_header(*ex->tls, ex->buf, ex->parser, std::move(on_header));
       else
-        http::async_read(*ex->plain, ex->buf, ex->parser, std::move(on_read));
+        http::async_read_header(*ex->plain, ex->buf, ex->parser, std::move(on_header));
     };
     if (ex->tls)
       http::async_write(*ex->tls, ex->req, std::move(on_write));
@@ -288,8 +303,7 @@ class Poller : public std::enable_shared_from_this<Poller> {
       return {"cannot resolve host name \"" + cfg_->host + "\"", "connection"};
     if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == http::error::partial_message ||
         ec == asio::error::connection_reset || ec == asio::ssl::error::stream_truncated)
-      return {std::string("the server closed the connection ") +
-                  (std::string_view(ex.phase) == "waiting for the answer" ? "before the answer was complete" : ex.phase),
+      return {std::string("the server closed the connection before the answer was complete (") + ex.phase + ")",
               "connection"};
     if (ec.category() == boost::system::error_code(http::error::bad_version).category())
       return {"not an HTTP answer: " + ec.message(), "bad_answer"};

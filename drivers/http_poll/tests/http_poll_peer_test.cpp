@@ -380,7 +380,19 @@ TEST_CASE("http-poll: basic auth with the password from a file", "[http-poll][pe
 }
 
 TEST_CASE("http-poll: a body over max_body is a bad reading, not a read", "[http-poll][peer][faults]") {
-  HttpServer server([](const HttpServerRequest&) { return json_reply("[" + std::string(2000, ' ') + "1]"); });
+  // 2,003 bytes against a 1 KiB limit, announced by Content-Length (the header and the body arrive
+  // in one read: docs/dependencies.md item 34), or chunked.
+  const std::string body = "[" + std::string(2000, ' ') + "1]";
+  HttpServer server([&](const HttpServerRequest&) { return json_reply(body); });
+  SECTION("announced by Content-Length") {}
+  SECTION("chunked") {
+    server.set_handler([&](const HttpServerRequest&) {
+      HttpServerReply r;
+      r.raw = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+              "7d3\r\n" + body + "\r\n0\r\n\r\n";
+      return r;
+    });
+  }
   IoThread io;
   Poll poll(io, "lon", server.url("/"), kFast + "records = \"\"\npoint_pointer = \"/name\"\nmax_body = \"1KiB\"\n");
   poll.start();
@@ -389,6 +401,28 @@ TEST_CASE("http-poll: a body over max_body is a bad reading, not a read", "[http
   CHECK(r.point == "poll");  // no good document yet, and no fixed point: one reading named "poll"
   poll.wait_for_events("source_down", 1);
   CHECK(poll.counters().bad_input().at("oversized") >= 1);
+  CHECK(poll.log_text().find("record(s) with problems") == std::string::npos);  // the body was never mapped
+}
+
+TEST_CASE("http-poll: an answer cut short, and one that is not HTTP", "[http-poll][peer][faults]") {
+  HttpServer server([](const HttpServerRequest&) {
+    HttpServerReply r;
+    r.raw = "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{\"v\":";
+    return r;
+  });
+  IoThread io;
+  Poll poll(io, "cut", server.url("/"), kFast + "point = \"v\"\n");
+  poll.start();
+  auto r = poll.wait_for_error("closed");
+  CHECK(r.error == "the server closed the connection before the answer was complete (reading the body)");
+  server.set_handler([](const HttpServerRequest&) {
+    HttpServerReply x;
+    x.raw = "SSH-2.0-OpenSSH_9.2\r\n\r\n";
+    return x;
+  });
+  r = poll.wait_for_error("not an HTTP answer");
+  CHECK_THAT(r.error, Catch::StartsWith("not an HTTP answer: "));
+  CHECK(poll.events("source_down") == 1);
 }
 
 TEST_CASE("http-poll: redirects are not followed; the error names the new address", "[http-poll][peer][faults]") {
