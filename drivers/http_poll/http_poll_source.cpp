@@ -1,11 +1,17 @@
 #include "drivers/http_poll/http_poll_source.h"
 
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <mutex>
 #include <optional>
 #include <set>
+#include <thread>
+#include <variant>
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -89,6 +95,60 @@ struct Exchange {
   }
 };
 
+// A good answer's document, on its way to be mapped.
+struct Document {
+  std::string body;
+  std::string etag, last_modified;  // its validators, kept once its readings are handed over
+  std::int64_t now_ms = 0;          // when it arrived: the time of readings without ts_pointer
+};
+
+// One thread that runs jobs in order (a source's document mapping). Jobs run one at a time; the
+// destructor waits for the running one and drops the rest.
+class Worker {
+ public:
+  explicit Worker(std::string name) : name_(std::move(name)) {}
+  ~Worker() {
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+      jobs_.clear();
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+  }
+  void submit(std::function<void()> job) {
+    {
+      std::lock_guard lk(mu_);
+      if (stopping_) return;
+      jobs_.push_back(std::move(job));
+      if (!thread_.joinable()) thread_ = std::thread([this] { run(); });  // started on first use
+    }
+    cv_.notify_all();
+  }
+
+ private:
+  void run() {
+    pthread_setname_np(pthread_self(), name_.substr(0, 15).c_str());
+    std::unique_lock lk(mu_);
+    for (;;) {
+      cv_.wait(lk, [&] { return stopping_ || !jobs_.empty(); });
+      if (stopping_) return;
+      auto job = std::move(jobs_.front());
+      jobs_.pop_front();
+      lk.unlock();
+      job();
+      lk.lock();
+    }
+  }
+
+  std::string name_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> jobs_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
 // A failed poll: what to say, and its kind for the bad-input counters.
 struct Failure {
   std::string error;
@@ -98,7 +158,7 @@ struct Failure {
 class Poller : public std::enable_shared_from_this<Poller> {
  public:
   Poller(SourceContext ctx, std::shared_ptr<const Config> cfg, Mapper mapper)
-      : ctx_(std::move(ctx)), cfg_(std::move(cfg)), mapper_(std::move(mapper)), timer_(ctx_.io) {
+      : ctx_(std::move(ctx)), cfg_(std::move(cfg)), mapper_(std::move(mapper)), timer_(ctx_.io), worker_("hp:" + ctx_.name) {
     host_header_ = cfg_->host.find(':') != std::string::npos ? "[" + cfg_->host + "]" : cfg_->host;
     if (cfg_->port != (cfg_->tls ? 443 : 80)) host_header_ += ":" + std::to_string(cfg_->port);
     if (!cfg_->mapping.point.empty() && cfg_->mapping.point_pointer.empty()) points_.push_back(cfg_->mapping.point);
@@ -330,13 +390,38 @@ class Poller : public std::enable_shared_from_this<Poller> {
   void finish(const std::shared_ptr<Exchange>& ex, std::optional<Failure> failure) {
     ex->finished = true;
     ex->close();
-    if (!failure) failure = answer(*ex);
+    if (!failure) {
+      auto outcome = answer(*ex);
+      if (auto* doc = std::get_if<Document>(&outcome)) return map_elsewhere(std::move(*doc));
+      failure = std::get<std::optional<Failure>>(std::move(outcome));
+    }
     if (failure) failed(*failure);
     schedule();
   }
 
-  // The answer to a completed exchange: nullopt when it was good (readings pushed, or nothing new).
-  std::optional<Failure> answer(Exchange& ex) {
+  // A document is mapped on the source's own thread, not on the io thread: a 10 MB document
+  // costs a few hundred ms of CPU, which the status API and the other sources must not wait for.
+  // The job holds no strong reference to the Poller (its destructor joins the thread), and the
+  // result comes back to the io thread, where it is applied under mu_.
+  void map_elsewhere(Document doc) {
+    worker_.submit([this, w = weak_from_this(), doc = std::move(doc)]() mutable {
+      Mapped m = mapper_.map(doc.body, doc.now_ms);
+      doc.body.clear();
+      doc.body.shrink_to_fit();
+      asio::post(ctx_.io, [w, doc = std::move(doc), m = std::move(m)]() mutable {
+        auto self = w.lock();
+        if (!self) return;
+        auto lk = self->running();
+        if (!lk) return;
+        if (auto f = self->apply(std::move(doc), std::move(m))) self->failed(*f);
+        self->schedule();
+      });
+    });
+  }
+
+  // The answer to a completed exchange: a document to map, a failure, or nullopt when it was good
+  // and holds nothing new.
+  std::variant<std::optional<Failure>, Document> answer(Exchange& ex) {
     ++ctx_.counters.messages;
     auto& res = ex.parser.get();
     const unsigned code = res.result_int();
@@ -368,8 +453,13 @@ class Poller : public std::enable_shared_from_this<Poller> {
       ctx_.log->debug("{}: same ETag {}, not read again", cfg_->url, etag);
       return up();
     }
-    const auto now = ctx_.clock.now_ms();
-    Mapped m = mapper_.map(res.body(), now);
+    const auto lm = res[http::field::last_modified];
+    ctx_.log->debug("{}: HTTP {} ({} bytes)", cfg_->url, code, res.body().size());
+    return Document{std::move(res.body()), etag, std::string(lm.data(), lm.size()), ctx_.clock.now_ms()};
+  }
+
+  // A mapped document (io thread, under mu_): its readings to the sink, its problems counted.
+  std::optional<Failure> apply(Document doc, Mapped m) {
     if (!m.error.empty()) return Failure{m.error, m.kind};
     if (!m.problems.empty()) {
       std::uint64_t n = 0;
@@ -378,19 +468,19 @@ class Poller : public std::enable_shared_from_this<Poller> {
         n += count;
       }
       ctx_.counters.errors += n;
-      ctx_.counters.set_error(m.first_problem, now);
+      ctx_.counters.set_error(m.first_problem, doc.now_ms);
       std::uint64_t suppressed = 0;
       if (problem_log_.allow(suppressed))
         ctx_.log->warn("{}: {} record(s) with problems, e.g. {} ({} similar warnings suppressed)", cfg_->url, n,
                        m.first_problem, suppressed);
     }
-    if (m.readings.size() > 0) remember_points(m.readings);
-    if (!m.readings.empty()) ctx_.sink.push(std::move(m.readings), nullptr);
+    if (!m.readings.empty()) {
+      remember_points(m.readings);
+      ctx_.sink.push(std::move(m.readings), nullptr);
+    }
     // Invariant 2: the validators of the document just handed over.
-    etag_ = etag;
-    const auto lm = res[http::field::last_modified];
-    last_modified_.assign(lm.data(), lm.size());
-    ctx_.log->debug("{}: HTTP {} ({} bytes)", cfg_->url, code, res.body().size());
+    etag_ = std::move(doc.etag);
+    last_modified_ = std::move(doc.last_modified);
     return up();
   }
 
@@ -499,6 +589,8 @@ class Poller : public std::enable_shared_from_this<Poller> {
   std::vector<std::string> points_;  // of the last good document, for bad readings
   std::uint64_t overruns_ = 0;
   RateLimit down_log_{kLogInterval}, problem_log_{kLogInterval}, overrun_log_{kLogInterval};
+
+  Worker worker_;  // last: joined first, while everything its jobs use is still there
 };
 
 class HttpPollSource final : public Source {

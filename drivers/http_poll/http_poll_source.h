@@ -9,21 +9,23 @@
 // starts each poll, and the exchange (resolve, connect, TLS handshake, request, answer) is
 // asynchronous Boost.Beast with one deadline (`timeout`) over all of it. Nothing blocks the io
 // thread, so a slow or silent server costs its own source a timeout and nothing else (the status
-// API, other sources, the watchdog run on the same thread). Each poll opens a fresh connection
-// (`Connection: close`): polls are seconds to hours apart, and a fresh connection reads renewed
-// secrets and CA files and never inherits a half-open socket. Secrets (token_file, password_file)
-// and the CA file are read at every poll.
+// API, other sources, the watchdog run on the same thread). A document is mapped to readings on
+// the source's own thread ("hp:<name>", started at the first document), since a 10 MB document
+// costs a few hundred ms of CPU; the result is applied back on the io thread. Each poll opens a
+// fresh connection (`Connection: close`): polls are seconds to hours apart, and a fresh connection
+// never inherits a half-open socket. Secrets (token_file, password_file) and the CA file are read
+// at every poll (small local files, read on the io thread), so renewed ones count at the next poll.
 //
 // States: up (the server answered the last poll with a document or 304) and down (the last poll
-// failed). Each poll is idle -> exchanging -> idle; at most one exchange at a time.
+// failed). Each poll is idle -> exchanging -> (mapping ->) idle; at most one poll at a time.
 //
 // Invariants
 //  1. Every poll ends in exactly one outcome: readings from a new document; nothing (304 Not
 //     Modified, or a 200 with the ETag of the last document stored: the same data is never read
 //     twice); or a failure (timeout, connection, TLS, HTTP status, body over max_body, a body
-//     that is not the configured JSON), which gives bad readings naming the error: one for each
-//     point of the last good document (at most 1,000), or one for the fixed `point`, or one named
-//     "poll". Never silence.
+//     that is not the configured JSON), which gives bad readings naming the error: one for the
+//     fixed `point`, or one for each point of the last good document, or (before any good
+//     document, or after one with more than 1,000 points) one named "poll". Never silence.
 //  2. The validators (ETag, Last-Modified) are those of the last document whose readings were
 //     handed to the sink; a failed poll never changes them, so a broken document is fetched
 //     again until it is fixed rather than hidden behind a 304.
