@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "drivers/builtin.h"
+#include "integration/daemon_rig.h"
 #include "drivers/http_poll/http_poll_source.h"
 #include "settings/settings.h"
 #include "support/fakes.h"
@@ -437,4 +438,46 @@ TEST_CASE("http-poll: redirects are not followed; the error names the new addres
   CHECK(r.error == "redirected (HTTP 301 Moved Permanently) to \"/new\"; redirects are not followed: set url to the new address");
   poll.stop();
   for (const auto& q : server.requests()) CHECK(q.target == "/old");
+}
+
+TEST_CASE("http-poll in the daemon: what the IOC sees, readings then source_down with the error", "[http-poll][peer][daemon]") {
+  std::atomic<bool> broken{false};
+  HttpServer server([&](const HttpServerRequest& r) {
+    if (broken) return HttpServerReply{503, {}, "", {}, {}};
+    if (header(r, "if-none-match") == "\"v1\"") return HttpServerReply{304, {}, "", {}, {}};
+    return json_reply(kSummaryV1, {{"ETag", "\"v1\""}});
+  });
+  RigOptions o;
+  o.sources = "[[source]]\nname = \"yte\"\ntype = \"http-poll\"\nurl = \"" + server.url("/api") + "\"\n" + kFast + kRecords +
+              "unit = \"ca\"\n";
+  DaemonRig rig(o);
+  rig.start();
+  auto& c = rig.collector();
+  REQUIRE(wait_until([&] { return server.request_count() >= 5 && c.data_readings() >= 2; }, 20s));
+  std::vector<nlohmann::json> readings;
+  for (const auto& batch : c.json_on("/data/yte"))
+    for (const auto& r : batch["readings"]) readings.push_back(r);
+  REQUIRE(readings.size() == 2);  // one document, polled five times or more
+  CHECK(readings[0]["point"] == "so-ca-sot-xuat-huyet");
+  CHECK(readings[0]["value"] == 12);
+  CHECK(readings[0]["unit"] == "ca");
+  CHECK(readings[0]["ts"] == "2026-11-29T17:00:00.000Z");
+  CHECK(readings[0]["quality"] == "good");
+
+  broken = true;
+  REQUIRE(wait_until([&] { return !c.json_on("/event/yte").empty(); }, 20s));
+  const auto ev = c.json_on("/event/yte")[0]["readings"][0];
+  CHECK(ev["point"] == "source_down");
+  CHECK(ev["value"]["error"] == "HTTP 503 Service Unavailable");
+  REQUIRE(wait_until([&] {
+    for (const auto& batch : c.json_on("/data/yte"))
+      for (const auto& r : batch["readings"])
+        if (r["quality"] == "bad") return true;
+    return false;
+  }, 20s));
+  const auto st = rig.status();
+  INFO(st.dump());
+  CHECK(st["sources"][0]["last_error"] == "HTTP 503 Service Unavailable");
+  CHECK(rig.validate_against_schema() == 0);
+  CHECK(rig.stop() == 0);
 }
