@@ -128,6 +128,9 @@ TEST_CASE("http-poll config: schedule mistakes", "[http-poll][config]") {
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nevery = \"10ms\"\n")), Catch::Contains("every: must be at least 100 ms"));
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nmax_body = \"1GiB\"\n")), Catch::Contains("h.toml:11:12: source \"yte\": max_body: must be at most 256MiB"));
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nmax_body = \"lots\"\n")), Catch::Contains("max_body:"));
+  CHECK_THAT(report(source("http://h/", "point = \"v\"\nretry_max = 60\n")),
+             Catch::Contains("h.toml:11:13: source \"yte\": retry_max: expected a duration string"));
+  CHECK_THAT(report(source("http://h/", "point = \"v\"\ntimeout = \"50ms\"\n")), Catch::Contains("timeout: must be at least 100 ms"));
 }
 
 TEST_CASE("http-poll config: headers", "[http-poll][config]") {
@@ -174,6 +177,8 @@ TEST_CASE("http-poll config: TLS keys need https", "[http-poll][config]") {
              Catch::Contains("h.toml:11:11: source \"yte\": ca_file: applies only to https:// URLs"));
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nverify_hostname = false\n")),
              Catch::Contains("verify_hostname: applies only to https:// URLs"));
+  CHECK_THAT(report(source("https://h/", "point = \"v\"\nverify_hostname = \"no\"\n")),
+             Catch::Contains("h.toml:11:19: source \"yte\": verify_hostname: expected true or false, got a string"));
   CHECK_THAT(report(source("https://h/", "point = \"v\"\nca_file = \"" + dir.file("nope.pem") + "\"\n")),
              Catch::Contains("ca_file: cannot read file"));
 }
@@ -198,6 +203,10 @@ TEST_CASE("http-poll config: mapping mistakes", "[http-poll][config]") {
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nts_pointer = \"\"\n")), Catch::Contains("ts_pointer: must point into the record"));
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nunit = \"mm\"\nunit_pointer = \"/u\"\n")),
              Catch::Contains("unit_pointer: give either unit"));
+  CHECK_THAT(report(source("http://h/", "point = \"v\"\nunit_pointer = \"u\"\n")),
+             Catch::Contains("h.toml:11:16: source \"yte\": unit_pointer: \"u\": a JSON pointer"));
+  CHECK_THAT(report(source("http://h/", "point = \"v\"\nts_pointer = 5\n")),
+             Catch::Contains("h.toml:11:14: source \"yte\": ts_pointer: expected a string, got an integer"));
   CHECK_THAT(report(source("http://h/", "point = \"v\"\nrecord = \"/data\"\n")),
              Catch::Contains("h.toml:11:1: source \"yte\": unknown key 'record'"));
 }
