@@ -184,6 +184,10 @@ HttpServer::~HttpServer() {
   impl_->work.reset();
   impl_->io.stop();
   impl_->thread.join();
+  // Every operation was cancelled by stop(): run their handlers here, so none is left in the queue
+  // holding the server (a reference cycle through the io_context would leak it).
+  impl_->io.restart();
+  impl_->io.poll();
 }
 
 int HttpServer::port() const { return impl_->port; }
