@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "core/secret_file.h"
 #include "ops/systemd_notify.h"
 #include "uplink_mqtt/mqtt_uplink.h"
 
@@ -21,15 +22,6 @@ namespace {
 // docs/design.md, "Writes to flash": deletes of delivered records wait this long for company (a
 // crash only resends them).
 constexpr std::chrono::milliseconds kRemoveDelay{10000};
-
-std::string read_secret(const std::string& path) {
-  std::ifstream f(path);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
 
 }  // namespace
 
@@ -79,7 +71,7 @@ bool Gateway::start(std::string& error) {
   uo.cert_file = s.uplink.cert_file;
   uo.key_file = s.uplink.key_file;
   uo.username = s.uplink.username;
-  if (!s.uplink.password_file.empty()) uo.password = read_secret(s.uplink.password_file);
+  if (!s.uplink.password_file.empty()) uo.password = read_secret_file(s.uplink.password_file).value_or("");
   uo.verify_hostname = s.uplink.verify_hostname;
   uo.keepalive_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.keepalive.count() / 1000));
   uo.connect_timeout_s = static_cast<int>(std::max<std::int64_t>(1, s.uplink.connect_timeout.count() / 1000));

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/log.h"
+#include "core/poll_schedule.h"
 #include "drivers/modbus/modbus_decode.h"
 
 namespace ioc_edge::modbus {
@@ -309,7 +310,7 @@ class Bus {
     const bool every_schedule_failing =
         std::all_of(d.schedules.begin(), d.schedules.end(), [](const Schedule& x) { return x.failures > 0; });
     transition(d, all_failed && (no_answer || every_schedule_failing), all_failed, error);
-    schedule_next(d, s, all_failed);
+    schedule_next(d, s);
   }
 
   void transition(Device& d, bool going_down, bool all_failed, const std::string& error) {
@@ -339,26 +340,17 @@ class Bus {
     return r;
   }
 
-  void schedule_next(Device& d, Schedule& s, bool failed) {
-    const auto now = Clock::now();
-    if (failed && s.failures > 1) {  // a dead device (or schedule): back off, do not spend the bus on it
-      const auto factor = 1ll << std::min(s.failures - 1, 16);
-      // Never more often than the schedule itself: a 15-minute total stays at 15 minutes.
-      const auto wait = std::max<std::chrono::milliseconds>(s.every, std::min<std::chrono::milliseconds>(d.cfg.retry_max, s.every * factor));
-      s.due = now + wait;
-      return;
-    }
-    s.due += s.every;
-    if (s.due <= now) {  // late by a whole period: count it and skip ahead, never queue polls up
-      const auto missed = (now - s.due) / s.every + 1;
-      d.overruns += static_cast<std::uint64_t>(missed);
-      d.ctx.counters.overruns += static_cast<std::uint64_t>(missed);
-      s.due += s.every * missed;
-      std::uint64_t suppressed = 0;
-      if (d.overrun_log.allow(suppressed))
-        d.ctx.log->warn("poll every {} ms overran: {} polls skipped so far (a request takes longer than the period; "
-                        "raise `every` or lower `timeout`)", s.every.count(), d.overruns);
-    }
+  void schedule_next(Device& d, Schedule& s) {
+    // A dead device (or schedule) backs off and does not spend the bus; a poll late by whole
+    // periods skips them instead of queueing (core/poll_schedule.h).
+    const auto missed = next_poll(s.due, s.every, d.cfg.retry_max, s.failures, Clock::now());
+    if (missed == 0) return;
+    d.overruns += missed;
+    d.ctx.counters.overruns += missed;
+    std::uint64_t suppressed = 0;
+    if (d.overrun_log.allow(suppressed))
+      d.ctx.log->warn("poll every {} ms overran: {} polls skipped so far (a request takes longer than the period; "
+                      "raise `every` or lower `timeout`)", s.every.count(), d.overruns);
   }
 
   std::shared_ptr<const Config> config_;  // the first device on this url: its connection settings

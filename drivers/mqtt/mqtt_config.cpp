@@ -5,6 +5,7 @@
 #include <tuple>
 
 #include "drivers/mqtt/mqtt_mapping.h"
+#include "drivers/shared/json_mapping.h"
 #include "settings/table_reader.h"
 
 namespace ioc_edge::mqtt {
@@ -239,51 +240,6 @@ void parse_field(const toml::table& t, TableReader& section, Config& c, std::set
   c.fields.push_back(std::move(f));
 }
 
-// "UTC", "local" or "+07:00" / "-03:30" / "+0700" / "+07".
-bool parse_zone(std::string_view z, TimeSpec& ts) {
-  if (z == "UTC") {
-    ts.offset_minutes = 0;
-    return true;
-  }
-  if (z == "local") {
-    ts.local_zone = true;
-    return true;
-  }
-  if (z.size() < 3 || (z[0] != '+' && z[0] != '-')) return false;
-  const auto two = [&](std::size_t at, int& out) {
-    if (at + 2 > z.size() || z[at] < '0' || z[at] > '9' || z[at + 1] < '0' || z[at + 1] > '9') return false;
-    out = (z[at] - '0') * 10 + (z[at + 1] - '0');
-    return true;
-  };
-  int h = 0, m = 0;
-  if (!two(1, h)) return false;
-  if (z.size() == 6 && z[3] == ':') {
-    if (!two(4, m)) return false;
-  } else if (z.size() == 5) {
-    if (!two(3, m)) return false;
-  } else if (z.size() != 3) {
-    return false;
-  }
-  if (h > 14 || m > 59 || (h == 14 && m > 0)) return false;
-  ts.offset_minutes = (z[0] == '-' ? -1 : 1) * (h * 60 + m);
-  return true;
-}
-
-// A strptime pattern: every '%' starts a conversion strptime knows.
-std::string pattern_problem(std::string_view p) {
-  constexpr std::string_view kConversions = "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p[i] != '%') continue;
-    std::size_t k = i + 1;
-    if (k < p.size() && (p[k] == 'E' || p[k] == 'O')) ++k;
-    if (k >= p.size()) return "ends with a lone '%'";
-    if (kConversions.find(p[k]) == std::string_view::npos)
-      return "%" + std::string(1, p[k]) + " is not a strptime conversion (%Y %m %d %H %M %S %z ...)";
-    i = k;
-  }
-  return {};
-}
-
 void parse_time(TableReader& r, Config& c) {
   const bool json = c.format == Format::Json;
   if (auto p = r.string("ts_pointer")) {
@@ -302,26 +258,7 @@ void parse_time(TableReader& r, Config& c) {
     }
   }
   if (!with_pointer) return;
-  if (auto f = r.string("ts_format")) {
-    if (*f == "auto") c.ts.format = TsFormat::Auto;
-    else if (*f == "rfc3339") c.ts.format = TsFormat::Rfc3339;
-    else if (*f == "unix") c.ts.format = TsFormat::Unix;
-    else if (*f == "unix_ms") c.ts.format = TsFormat::UnixMs;
-    else if (f->find('%') != std::string::npos) {
-      if (const auto problem = pattern_problem(*f); !problem.empty()) {
-        r.error_at_key("ts_format", quoted(*f) + ": " + problem);
-      } else {
-        c.ts.format = TsFormat::Pattern;
-        c.ts.pattern = *f;
-      }
-    } else {
-      r.error_at_key("ts_format", quoted(*f) + " is not one of \"auto\", \"rfc3339\", \"unix\", \"unix_ms\" or a "
-                                               "strptime pattern such as \"%Y-%m-%d %H:%M:%S\"");
-    }
-  }
-  if (auto z = r.string("timezone"); z && !parse_zone(*z, c.ts))
-    r.error_at_key("timezone", quoted(*z) + " is not \"UTC\", \"local\" (this machine's zone) or an offset such as "
-                                            "\"+07:00\" (named zones are not supported)");
+  read_ts_format(r, c.ts);
 }
 
 void parse_mapping(TableReader& r, Config& c) {

@@ -10,6 +10,7 @@
 
 #include "core/reading.h"
 #include "core/source.h"
+#include "drivers/shared/json_mapping.h"
 
 namespace ioc_edge {
 class TableReader;
@@ -20,22 +21,9 @@ namespace ioc_edge::mqtt {
 enum class Format : std::uint8_t { Json, Value, Binary };
 std::string_view to_string(Format f);
 
-// How a timestamp in a payload is written.
-enum class TsFormat : std::uint8_t {
-  Auto,      // a string is RFC 3339; a number is Unix seconds (below 1e11) or milliseconds
-  Rfc3339,   // "2026-11-30T10:00:00.5+07:00"; without an offset, `timezone` applies
-  Unix,      // seconds since 1970 (fractions allowed), a number or a numeric string
-  UnixMs,    // milliseconds since 1970
-  Pattern,   // a strftime pattern (ts_format contains '%'), read in `timezone`
-};
-
-struct TimeSpec {
-  std::string pointer;           // ts_pointer (JSON pointer); empty: the time of receipt
-  TsFormat format = TsFormat::Auto;
-  std::string pattern;           // for Pattern: e.g. "%Y-%m-%dT%H:%M:%S" (Tasmota's local time)
-  bool local_zone = false;       // timezone = "local": the machine's zone (its DST rules)
-  int offset_minutes = 0;        // timezone = "+07:00" (or "UTC", the default: 0)
-};
+// Timestamps in payloads: ts_pointer, ts_format, timezone (drivers/shared/json_mapping.h).
+using ioc_edge::TimeSpec;
+using ioc_edge::TsFormat;
 
 // An explicit mapping: one JSON pointer -> one point.
 struct Field {

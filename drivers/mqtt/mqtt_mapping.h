@@ -24,8 +24,9 @@ std::string filter_problem(std::string_view filter);
 
 std::vector<std::string_view> topic_levels(std::string_view topic);
 
-// What is wrong with a JSON pointer (RFC 6901: "" or "/a/b", "~0" is '~' and "~1" is '/'), or empty.
-std::string pointer_problem(std::string_view pointer);
+// JSON pointers and timestamps: drivers/shared/json_mapping.h, shared with the http-poll source.
+using ioc_edge::parse_timestamp;
+using ioc_edge::pointer_problem;
 
 // Literal text with placeholders {N} (topic level N, 0-based) and {-N} (N-th level from the end,
 // {-1} is the last). "{{" and "}}" are literal braces.
@@ -50,9 +51,6 @@ class NameTemplate {
   std::vector<Part> parts_;
 };
 
-// A timestamp from a JSON value as `spec` says; nullopt and `error` when it cannot be read.
-std::optional<std::int64_t> parse_timestamp(const nlohmann::json& value, const TimeSpec& spec, std::string& error);
-// RFC 3339 text is read by core's parse_rfc3339_ms (core/reading.h).
 
 // The outcome of mapping one message.
 struct Mapped {

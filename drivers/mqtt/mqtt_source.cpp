@@ -1,16 +1,15 @@
 #include "drivers/mqtt/mqtt_source.h"
 
 #include <atomic>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
-#include <sstream>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
 #include "core/log.h"
+#include "core/secret_file.h"
 #include "drivers/mqtt/mqtt_config.h"
 #include "drivers/mqtt/mqtt_mapping.h"
 #include "mqtt_sub/subscriber.h"
@@ -318,19 +317,6 @@ void Connection::on_state(bool up, const std::string& detail) {
     if (mem.running) mem.source->link(up, detail);
 }
 
-std::string read_secret(const std::string& path, std::string& error) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    error = "cannot read password_file " + path;
-    return {};
-  }
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  auto s = ss.str();
-  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-  return s;
-}
-
 }  // namespace
 
 std::unique_ptr<Source> create(SourceContext context, std::shared_ptr<const DriverConfig> config) {
@@ -354,11 +340,12 @@ std::unique_ptr<Source> create(SourceContext context, std::shared_ptr<const Driv
     if (!conn || conn->closed()) {
       std::string password;
       if (!cfg->password_file.empty()) {
-        password = read_secret(cfg->password_file, error);
-        if (!error.empty()) {
-          context.log->error("{}", error);
+        auto secret = read_secret_file(cfg->password_file);
+        if (!secret) {
+          context.log->error("cannot read password_file {}", cfg->password_file);
           return nullptr;
         }
+        password = std::move(*secret);
       }
       conn = std::make_shared<Connection>(*cfg, client_id, std::move(password), logger("mqtt"));
       slot = conn;
