@@ -95,6 +95,10 @@ struct Exchange {
   }
 };
 
+// The mark that keeps the last stored document's validators ("ETag\nLast-Modified").
+constexpr const char* kValidatorsMark = "validators";
+constexpr std::size_t kMaxValidatorBytes = 4096;
+
 // A good answer's document, on its way to be mapped.
 struct Document {
   std::string body;
@@ -170,6 +174,10 @@ class Poller : public std::enable_shared_from_this<Poller> {
                    show_duration(cfg_->every), show_duration(cfg_->timeout), show_duration(cfg_->retry_max), auth,
                    show_size(cfg_->max_body),
                    cfg_->tls ? ", ca_file " + (cfg_->ca_file.empty() ? std::string("the system's") : cfg_->ca_file) : "");
+    {
+      std::lock_guard lk(mu_);
+      load_validators();
+    }
     asio::post(ctx_.io, [self = shared_from_this()] {
       auto lk = self->running();
       if (!lk) return;
@@ -474,14 +482,49 @@ class Poller : public std::enable_shared_from_this<Poller> {
         ctx_.log->warn("{}: {} record(s) with problems, e.g. {} ({} similar warnings suppressed)", cfg_->url, n,
                        m.first_problem, suppressed);
     }
+    // Invariant 2: the readings and the document's validators go in one transaction (a mark), so
+    // after a restart the first poll still sends them (nothing stored twice). They are used at
+    // once (polls may come faster than commits); a refused batch puts back the last committed
+    // ones, so the document is fetched again.
+    Batch batch;
     if (!m.readings.empty()) {
       remember_points(m.readings);
-      ctx_.sink.push(std::move(m.readings), nullptr);
+      batch.groups.push_back({"", Kind::Data, std::move(m.readings)});
     }
-    // Invariant 2: the validators of the document just handed over.
-    etag_ = std::move(doc.etag);
-    last_modified_ = std::move(doc.last_modified);
+    const std::string validators = doc.etag + "\n" + doc.last_modified;
+    if (validators.size() <= kMaxValidatorBytes) batch.marks.push_back({kValidatorsMark, validators, 0});
+    etag_ = doc.etag;
+    last_modified_ = doc.last_modified;
+    if (!batch.groups.empty() || !batch.marks.empty()) {
+      ctx_.sink.push_batch(std::move(batch), [weak = weak_from_this(), io = &ctx_.io, etag = doc.etag,
+                                              lm = doc.last_modified](const SinkResult& res) {
+        asio::post(*io, [weak, etag, lm, stored = res.status == SinkStatus::Stored] {
+          const auto self = weak.lock();
+          if (!self) return;
+          auto lk = self->running();
+          if (!lk) return;
+          if (stored) {
+            self->committed_etag_ = etag;
+            self->committed_last_modified_ = lm;
+          } else if (self->etag_ == etag && self->last_modified_ == lm) {
+            self->etag_ = self->committed_etag_;  // not stored: fetch it again
+            self->last_modified_ = self->committed_last_modified_;
+          }
+        });
+      });
+    }
     return up();
+  }
+
+  // The validators committed with the last document stored, if any (start()).
+  void load_validators() {
+    for (const auto& mk : ctx_.sink.marks(kValidatorsMark)) {
+      if (mk.key != kValidatorsMark) continue;
+      const auto nl = mk.value.find('\n');
+      if (nl == std::string::npos) continue;
+      etag_ = committed_etag_ = mk.value.substr(0, nl);
+      last_modified_ = committed_last_modified_ = mk.value.substr(nl + 1);
+    }
   }
 
   void remember_points(const std::vector<Reading>& readings) {
@@ -585,7 +628,8 @@ class Poller : public std::enable_shared_from_this<Poller> {
   int failures_ = 0;                // failed polls in a row, for the backoff
   std::uint64_t failed_polls_ = 0;  // in this outage, for the log
   bool down_ = false;
-  std::string etag_, last_modified_;
+  std::string etag_, last_modified_;  // sent with the next poll
+  std::string committed_etag_, committed_last_modified_;  // of the last document stored
   std::vector<std::string> points_;  // of the last good document, for bad readings
   std::uint64_t overruns_ = 0;
   RateLimit down_log_{kLogInterval}, problem_log_{kLogInterval}, overrun_log_{kLogInterval};

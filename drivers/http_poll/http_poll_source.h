@@ -27,8 +27,11 @@
 //     fixed `point`, or one for each point of the last good document, or (before any good
 //     document, or after one with more than 1,000 points) one named "poll". Never silence.
 //  2. The validators (ETag, Last-Modified) are those of the last document whose readings were
-//     handed to the sink; a failed poll never changes them, so a broken document is fetched
-//     again until it is fixed rather than hidden behind a 304.
+//     handed over: they are stored with its readings in one outbox transaction (a mark), so a
+//     restart does not read the same document again; if the buffer refuses the batch, the last
+//     committed ones are put back and the document is fetched again. A failed poll never
+//     changes them, so a broken document is fetched again until it is fixed rather than hidden
+//     behind a 304.
 //  3. Polls do not drift and do not queue (core/poll_schedule.h): next due = previous due +
 //     `every`; late by whole periods counts overruns and skips ahead; after two failed polls in a
 //     row the wait doubles up to `retry_max`, never below `every`.

@@ -48,7 +48,8 @@ class IoThread {
 // (every level) so tests can check what it says and what it never says.
 class Poll {
  public:
-  Poll(IoThread& io, const std::string& name, const std::string& url, const std::string& keys)
+  // `sink`: another sink than the Poll's own CapturingSink (readings() and friends then see nothing).
+  Poll(IoThread& io, const std::string& name, const std::string& url, const std::string& keys, Sink* sink = nullptr)
       : ring_(std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(10000)) {
     auto res = load_settings_text("[gateway]\nsite = \"s\"\nprovince = \"p\"\n[uplink]\nurl = \"mqtt://127.0.0.1:1\"\n"
                                   "[[source]]\nname = \"" + name + "\"\ntype = \"http-poll\"\nurl = \"" + url + "\"\n" + keys,
@@ -58,7 +59,7 @@ class Poll {
     settings_ = std::move(*res.settings);
     auto log = std::make_shared<spdlog::logger>("http-poll/" + name, ring_);
     log->set_level(spdlog::level::trace);
-    src_ = http_poll::create({name, "s", log, clock_, sink_, io.io(), counters_}, settings_.sources[0].config);
+    src_ = http_poll::create({name, "s", log, clock_, sink ? *sink : sink_, io.io(), counters_}, settings_.sources[0].config);
     REQUIRE(src_);
   }
   ~Poll() { src_->stop(); }
@@ -182,6 +183,60 @@ TEST_CASE("http-poll: ETag; a 304 gives no duplicate readings, a new document it
   REQUIRE(wait_until([&] { return server.request_count() >= seen + 3; }, 10s));
   CHECK(poll.count() == 4);
   CHECK(poll.events("source_down") == 0);
+}
+
+// Refuses the first `refuse` batches (a full disk), then keeps readings and marks as CapturingSink does.
+class FlakySink final : public Sink {
+ public:
+  explicit FlakySink(int refuse) : refuse_(refuse) {}
+  void push(std::vector<Reading> r, std::function<void(const SinkResult&)> done) override { inner.push(std::move(r), std::move(done)); }
+  void event(Reading e, std::function<void(const SinkResult&)> done) override { inner.event(std::move(e), std::move(done)); }
+  void blob(Blob b, std::function<void(const SinkResult&)> done) override { inner.blob(std::move(b), std::move(done)); }
+  void push_as(std::string s, Kind k, std::vector<Reading> r, std::function<void(const SinkResult&)> done) override {
+    inner.push_as(std::move(s), k, std::move(r), std::move(done));
+  }
+  void push_batch(Batch b, std::function<void(const SinkResult&)> done) override {
+    if (refuse_-- > 0) {
+      done({SinkStatus::Refused, "disk full", 0, 0});
+      return;
+    }
+    inner.push_batch(std::move(b), std::move(done));
+  }
+  std::vector<Mark> marks(std::string_view prefix) override { return inner.marks(prefix); }
+  CapturingSink inner;
+
+ private:
+  std::atomic<int> refuse_;
+};
+
+TEST_CASE("http-poll: the ETag is committed with the readings: kept across a restart, not kept when refused",
+          "[http-poll][peer]") {
+  HttpServer server([&](const HttpServerRequest& r) {
+    if (header(r, "if-none-match") == "\"v1\"") return HttpServerReply{304, {{"ETag", "\"v1\""}}, "", {}, {}};
+    return json_reply(kSummaryV1, {{"ETag", "\"v1\""}});
+  });
+  IoThread io;
+  FlakySink sink(1);  // the first document's batch is refused
+  {
+    Poll poll(io, "yte", server.url("/api/summary"), kFast + kRecords, &sink);
+    poll.start();
+    REQUIRE(wait_until([&] { return sink.inner.count() == 2 && server.request_count() >= 4; }, 10s));
+    poll.stop();
+  }
+  auto reqs = server.requests();
+  CHECK(header(reqs[0], "if-none-match").empty());
+  CHECK(header(reqs[1], "if-none-match").empty());  // refused: fetched again, whole
+  CHECK(header(reqs.back(), "if-none-match") == "\"v1\"");
+  REQUIRE(sink.inner.kept.count("validators") == 1);
+  // A restart (a new source on the same store): its first request already names the stored ETag.
+  const auto before = server.request_count();
+  Poll again(io, "yte", server.url("/api/summary"), kFast + kRecords, &sink);
+  again.start();
+  REQUIRE(wait_until([&] { return server.request_count() >= before + 2; }, 10s));
+  again.stop();
+  reqs = server.requests();
+  CHECK(header(reqs[before], "if-none-match") == "\"v1\"");
+  CHECK(sink.inner.count() == 2);  // nothing stored twice
 }
 
 TEST_CASE("http-poll: Last-Modified; whole records as values; a server that ignores validators but repeats its ETag",
