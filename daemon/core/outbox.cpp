@@ -23,6 +23,7 @@ namespace ioc_edge {
 using outbox_sql::is_corrupt;
 using outbox_sql::kCreateHeld;
 using outbox_sql::kCreateHeldIndex;
+using outbox_sql::kCreateMarks;
 using outbox_sql::Stmt;
 
 namespace {
@@ -198,6 +199,10 @@ bool Outbox::open_db(std::string& error) {
                user_version);
   }
 
+  if (!exec(kCreateMarks)) {  // invariant 12: stores made before marks existed
+    error = "cannot add the marks table to " + opts_.path + ": " + errmsg();
+    return false;
+  }
   {
     Stmt get(db_, "SELECT value FROM meta WHERE key='store'");
     if (get && get.step() == SQLITE_ROW) store_uuid_ = get.text(0);
@@ -277,8 +282,15 @@ bool Outbox::open_db(std::string& error) {
   return true;
 }
 
-void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
+void Outbox::append(std::vector<NewRecord> records, AppendDone done, std::vector<Mark> marks) {
   AppendResult refused;
+  for (const auto& m : marks) {
+    if (!m.key.empty() && m.key.size() <= kMaxMarkKeyBytes && m.value.size() <= kMaxMarkValueBytes) continue;
+    log_->critical("refused an append with a mark of {} key bytes and {} value bytes", m.key.size(), m.value.size());
+    refused_ += readings_in(records);
+    if (done) done({AppendStatus::Refused, "internal error: a mark's key or value is out of bounds", 0, 0});
+    return;
+  }
   // Invariant 2: a record's body holds exactly `count` lines, one per seq it is given. A mismatch
   // is a bug in the producer; storing it would send fewer (or broken) readings than were counted.
   for (const auto& r : records) {
@@ -313,7 +325,7 @@ void Outbox::append(std::vector<NewRecord> records, AppendDone done) {
       if (queued_appends_.empty()) appends_since_ = now;
       queued_records_ += readings_in(records);
       for (const auto& r : records) queued_bytes_ += r.body.size();
-      queued_appends_.push_back({std::move(records), std::move(done), now});
+      queued_appends_.push_back({std::move(records), std::move(done), now, std::move(marks)});
       if (appends_due(now)) cv_.notify_one();  // otherwise the writer wakes at the deadline
       return;
     }
@@ -425,6 +437,64 @@ std::vector<Record> Outbox::read(Priority prio, std::int64_t after, std::int64_t
   if (ok) *ok = query_ok;
   if (more) *more = cut;
   return records;
+}
+
+std::vector<Mark> Outbox::marks(const std::string& prefix, bool* ok) {
+  std::promise<std::vector<Mark>> result;
+  auto fut = result.get_future();
+  bool query_ok = true;
+  if (ok) *ok = false;
+  {
+    std::lock_guard lk(mu_);
+    if (exited_) return {};
+    tasks_.emplace_back([&, this] {
+      std::vector<Mark> out;
+      Stmt q(db_,
+             "SELECT key, value, expires FROM marks WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1"
+             " AND (expires = 0 OR expires > ?2) ORDER BY key");
+      int rc = SQLITE_ERROR;
+      if (q) {
+        q.bind(1, prefix).bind(2, clock_.now_ms());
+        while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.text(0), q.bytes(1), q.i64(2)});
+      }
+      if (rc != SQLITE_DONE) {
+        log_->error("reading marks failed: {}", errmsg());
+        query_ok = false;
+        if (is_corrupt(sqlite3_extended_errcode(db_)) && corrupt_.empty()) corrupt_ = errmsg();
+      }
+      result.set_value(std::move(out));
+    });
+    cv_.notify_one();
+  }
+  auto out = fut.get();
+  if (ok) *ok = query_ok;
+  return out;
+}
+
+bool Outbox::write_marks(const std::vector<QueuedAppend>& appends) {
+  bool any = false;
+  for (const auto& a : appends) any = any || !a.marks.empty();
+  const auto steady = clock_.steady();
+  const bool purge = steady >= next_mark_purge_;
+  if (!any && !purge) return true;
+  if (any) {
+    Stmt put(db_, "INSERT OR REPLACE INTO marks(key, value, expires) VALUES(?, ?, ?)");
+    if (!put) return false;
+    for (const auto& a : appends)
+      for (const auto& m : a.marks) {
+        put.bind(1, m.key).bind_blob(2, m.value).bind(3, m.expires_ms);
+        if (put.step() != SQLITE_DONE) return false;
+        put.reset();
+      }
+  }
+  if (purge) {
+    Stmt del(db_, "DELETE FROM marks WHERE expires <> 0 AND expires <= ?");
+    if (!del) return false;
+    del.bind(1, clock_.now_ms());
+    if (del.step() != SQLITE_DONE) return false;
+    next_mark_purge_ = steady + std::chrono::hours(1);
+  }
+  return true;
 }
 
 void Outbox::remove(std::vector<SeqRange> ranges) {
@@ -693,6 +763,7 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
         delta[static_cast<int>(row.prio)] += n;
       }
     }
+    if (failed_step.empty() && !appends.empty() && !write_marks(appends)) fail("write marks");
     if (failed_step.empty() && !removes.empty()) {
       Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n, state");
       for (const auto& r : removes) {

@@ -85,6 +85,11 @@
 //     A source that hands over one message at a time then costs a row per 16 KiB, not a row per
 //     message; larger records (a poll) stay as they are, so salvage and eviction keep their
 //     granularity. Each append still gets its own seqs (consecutive within the row).
+// 12. Marks (core/reading.h) given with an append are written in the transaction that commits its
+//     records: after a crash a source finds both or neither. A mark whose wall-clock expiry has
+//     passed is left out of marks() and deleted (at most hourly, with a commit). Marks are not
+//     records: they hold no seq, never count against pending and are never evicted. A salvage
+//     (invariant 10) copies the readable ones.
 //
 // Schema (PRAGMA user_version): 1 one reading per row; 2 adds `n` (readings per row); 3 adds
 // `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs; 4 keeps
@@ -92,7 +97,8 @@
 // (older versions would reuse seqs of a drained version-4 store: they must refuse it). Each
 // upgrade is ALTER TABLE ADD COLUMN with a default or a meta row: O(1), the table is not
 // rewritten (old TEXT bodies read back as the same bytes). A file of a newer schema is refused,
-// not touched.
+// not touched. The `marks` table (invariant 12) came later without a new version: open() creates
+// it if missing, and older versions ignore it.
 //
 // Thread-safety: every public member is thread-safe. Callbacks run on the writer thread and must
 // not block or call back into the outbox synchronously (read()).
@@ -217,7 +223,12 @@ class Outbox {
 
   // Queues records for the next group commit. `done` runs on the writer thread once the
   // transaction committed or failed. Never blocks on I/O.
-  void append(std::vector<NewRecord> records, AppendDone done);
+  // `marks` (invariant 12) are written in the same transaction as `records`; an append may have
+  // marks and no records.
+  void append(std::vector<NewRecord> records, AppendDone done, std::vector<Mark> marks = {});
+  // The marks whose key starts with `prefix`, expired ones left out, in key order. Blocks until the
+  // writer thread has run the query (as read()). `ok`, when given, is false if the query failed.
+  std::vector<Mark> marks(const std::string& prefix, bool* ok = nullptr);
 
   // Pending records of priority `prio` with after < last_seq < before, oldest first, holding at
   // most `max_readings` readings and about `max_bytes` of body (at least one record if any, even
@@ -277,7 +288,9 @@ class Outbox {
     std::vector<NewRecord> records;
     AppendDone done;
     std::chrono::steady_clock::time_point queued_at;
+    std::vector<Mark> marks;
   };
+  bool write_marks(const std::vector<QueuedAppend>& appends);  // invariant 12, in the open transaction
   std::vector<Envelope> merge_rows(const std::vector<QueuedAppend>& appends) const;  // invariant 11
   void commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault = false,
                     bool after_salvage = false);
@@ -358,6 +371,7 @@ class Outbox {
   std::atomic<bool> tight_on_disk_{false};  // under twice the headroom free: deletes are not deferred
   std::atomic<std::uint64_t> appended_{0}, removed_{0}, evicted_{0}, refused_{0}, commits_{0};
   std::chrono::steady_clock::time_point next_age_check_{};
+  std::chrono::steady_clock::time_point next_mark_purge_{};  // invariant 12
   std::string corrupt_;             // writer thread: the damage found, when a salvage is due
   std::string corruption_report_;  // guarded by mu_
   std::int64_t low_water_ = 0;     // writer thread: every seq up to this one had left the table

@@ -228,6 +228,23 @@ bool Outbox::salvage() {
     if (!ok) return fail(std::string("cannot write ") + tmp + ": " + sqlite3_errmsg(dst));
     counts[static_cast<int>(e.prio)] += static_cast<std::int64_t>(e.count);
   }
+  {  // Invariant 12: the readable marks go with the records (a damaged marks table loses only marks).
+    Stmt get(db_, "SELECT key, value, expires FROM marks");
+    Stmt put(dst, "INSERT OR REPLACE INTO marks VALUES(?, ?, ?)");
+    std::int64_t copied = 0;
+    int rc = SQLITE_ERROR;
+    if (get && put) {
+      while ((rc = get.step()) == SQLITE_ROW) {
+        const auto key = get.text(0), value = get.bytes(1);
+        put.bind(1, key).bind_blob(2, value).bind(3, get.i64(2));
+        if (put.step() != SQLITE_DONE) return fail(std::string("cannot write ") + tmp + ": " + sqlite3_errmsg(dst));
+        put.reset();
+        ++copied;
+      }
+    }
+    if (rc != SQLITE_DONE)
+      log_->error("salvage: the marks of {} could not all be read ({} copied): {}", opts_.path, copied, errmsg());
+  }
   {
     Stmt meta(dst, "INSERT OR REPLACE INTO meta VALUES(?, ?)");
     auto put = [&](const std::string& key, auto value) {

@@ -15,6 +15,11 @@ constexpr const char* kCreateHeld =
 // find them without a table scan.
 constexpr const char* kCreateHeldIndex = "CREATE INDEX IF NOT EXISTS records_held ON records(prio, seq) WHERE state<>0";
 
+// Invariant 12: what sources keep beside their data, written with it.
+constexpr const char* kCreateMarks =
+    "CREATE TABLE IF NOT EXISTS marks(key TEXT PRIMARY KEY, value BLOB NOT NULL, expires INTEGER NOT NULL)"
+    " WITHOUT ROWID";
+
 // RAII prepared statement.
 class Stmt {
  public:
@@ -92,7 +97,7 @@ inline bool create_schema(sqlite3* db) {
          exec(db,
               "INSERT OR IGNORE INTO meta VALUES('count.0',0),('count.1',0),('count.2',0),('count.3',0),"
               "('held',0),('seq',0)") &&
-         exec(db, kCreateHeld) && exec(db, "PRAGMA user_version=4");
+         exec(db, kCreateHeld) && exec(db, kCreateMarks) && exec(db, "PRAGMA user_version=4");
 }
 
 }  // namespace ioc_edge::outbox_sql

@@ -113,19 +113,27 @@ void SourcePipeline::refuse_invalid(std::size_t readings, const std::string& why
 void SourcePipeline::store(const std::string& source, std::vector<Reading> readings, Kind kind, Priority prio,
                            std::function<void(const SinkResult&)> done, std::string_view reading_source) {
   std::vector<NewRecord> records;
+  std::string why;
+  if (!frame(source, readings, kind, prio, reading_source, records, why)) {
+    refuse_invalid(readings.size(), why, done);
+    return;
+  }
+  append(std::move(records), readings.size(), std::move(done));
+}
+
+bool SourcePipeline::frame(const std::string& source, std::vector<Reading>& readings, Kind kind, Priority prio,
+                           std::string_view reading_source, std::vector<NewRecord>& records, std::string& why) {
   const bool unsynced = !clock_.synchronized();
+  const auto first_record = records.size();
   for (auto& r : readings) {
     r.clock_unsynchronized = unsynced;
-    if (auto why = invalid_reason(r); !why.empty()) {
-      refuse_invalid(readings.size(), why, done);
-      return;
-    }
+    if (why = invalid_reason(r); !why.empty()) return false;
     if (const auto* d = std::get_if<double>(&r.value); d && !std::isfinite(*d)) {
       r.value = std::monostate{};
       r.quality = Quality::Bad;
       if (r.error.empty()) r.error = "not a finite number";
     }
-    if (records.empty() || records.back().count >= limits_.chunk_readings) {
+    if (records.size() == first_record || records.back().count >= limits_.chunk_readings) {
       records.push_back({prio, kind, source, {}, 0, {}});
       records.back().body.reserve(std::min(limits_.chunk_readings, readings.size()) *
                                 (96 + std::max(source.size(), reading_source.size()) + r.point.size()));
@@ -141,22 +149,56 @@ void SourcePipeline::store(const std::string& source, std::vector<Reading> readi
     // ...unless it is too large on its own: then no message could ever carry it.
     const auto alone = record_message_bytes(kind, next.body.size(), 1);
     if (alone > limits_.chunk_bytes) {
-      refuse_invalid(readings.size(),
-                     "reading of point \"" + r.point + "\" takes " + std::to_string(alone) +
-                         " bytes, more than one message may hold ([uplink] batch_max_bytes less the batch header: " +
-                         std::to_string(limits_.chunk_bytes) + ")",
-                     done);
-      return;
+      why = "reading of point \"" + r.point + "\" takes " + std::to_string(alone) +
+            " bytes, more than one message may hold ([uplink] batch_max_bytes less the batch header: " +
+            std::to_string(limits_.chunk_bytes) + ")";
+      return false;
     }
     if (rec.count == 0)
       rec = std::move(next);
     else
       records.push_back(std::move(next));
   }
-  append(std::move(records), readings.size(), std::move(done));
+  return true;
 }
 
-void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done) {
+void SourcePipeline::push_batch(Batch batch, std::function<void(const SinkResult&)> done) {
+  std::size_t n = 0;
+  for (const auto& g : batch.groups) n += g.readings.size();
+  std::vector<NewRecord> records;
+  std::string why;
+  for (auto& g : batch.groups) {
+    if (g.kind != Kind::Data && g.kind != Kind::Event) {
+      why = "a batch may hold data and events only";
+    } else if (!g.source.empty() && !valid_id(g.source)) {
+      why = "source name \"" + g.source + "\" " + std::string(id_rule());
+    } else {
+      const std::string_view reading_source = g.source == source_ ? std::string_view{} : std::string_view(g.source);
+      const auto prio = g.kind == Kind::Event ? Priority::High : prio_;
+      if (frame(source_, g.readings, g.kind, prio, reading_source, records, why)) continue;
+    }
+    refuse_invalid(n, why, done);
+    return;
+  }
+  for (auto& m : batch.marks) {
+    if (m.key.empty() || m.key.size() > kMaxMarkKeyBytes || m.value.size() > kMaxMarkValueBytes) {
+      refuse_invalid(n, "a mark must have a key of 1-256 bytes and a value of at most 64 KiB", done);
+      return;
+    }
+    m.key = mark_prefix() + m.key;
+  }
+  append(std::move(records), n, std::move(done), std::move(batch.marks));
+}
+
+std::vector<Mark> SourcePipeline::marks(std::string_view prefix) {
+  const auto own = mark_prefix();
+  auto out = outbox_.marks(own + std::string(prefix));
+  for (auto& m : out) m.key.erase(0, own.size());
+  return out;
+}
+
+void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done,
+                            std::vector<Mark> marks) {
   counters_.produced += n;
   outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
     SinkResult out;
@@ -171,7 +213,7 @@ void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::
       out = {SinkStatus::Refused, res.error, 0, 0};
     }
     if (done) done(out);
-  });
+  }, std::move(marks));
 }
 
 void SourcePipeline::note_refused(std::size_t n, const std::string& reason) {

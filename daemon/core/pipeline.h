@@ -35,13 +35,21 @@ class SourcePipeline final : public Sink {
   void blob(Blob b, std::function<void(const SinkResult&)> done) override;
   void push_as(std::string source, Kind kind, std::vector<Reading> readings,
                std::function<void(const SinkResult&)> done) override;
+  void push_batch(Batch batch, std::function<void(const SinkResult&)> done) override;
+  std::vector<Mark> marks(std::string_view prefix) override;
   void hurry() override { outbox_.commit_soon(); }
 
  private:
   void store(const std::string& source, std::vector<Reading> readings, Kind kind, Priority prio,
              std::function<void(const SinkResult&)> done, std::string_view reading_source = {});
+  // Frames `readings` into records appended to `records`; false and `why` if one is invalid.
+  bool frame(const std::string& source, std::vector<Reading>& readings, Kind kind, Priority prio,
+             std::string_view reading_source, std::vector<NewRecord>& records, std::string& why);
+  // A source's marks live under "{source}/" in the outbox: no source sees another's.
+  std::string mark_prefix() const { return source_ + "/"; }
   void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
-  void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done);
+  void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done,
+              std::vector<Mark> marks = {});
 
   void note_refused(std::size_t n, const std::string& reason);
   void report_refused();

@@ -74,4 +74,16 @@ void append_json_string(std::string& out, std::string_view s);
 void append_reading_json(std::string& out, std::string_view source, const Reading& r);
 std::string reading_body_json(std::string_view source, const Reading& r);
 
+// A small value a source keeps beside its data: written in the same outbox transaction as the
+// readings it comes with, so after a crash both are there or neither is (Sink::push_batch). A
+// spool source marks how far into a file it got and that a content was imported; the HTTP ingest
+// keeps the answer it gave to an Idempotency-Key. Each source sees only its own marks.
+struct Mark {
+  std::string key;              // 1 to 256 bytes
+  std::string value;            // at most 64 KiB
+  std::int64_t expires_ms = 0;  // wall time (UTC ms) after which the outbox forgets it; 0: never
+};
+inline constexpr std::size_t kMaxMarkKeyBytes = 256;
+inline constexpr std::size_t kMaxMarkValueBytes = 64 * 1024;
+
 }  // namespace ioc_edge

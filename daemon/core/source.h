@@ -53,6 +53,18 @@ struct Blob {
   Priority prio = Priority::Low;  // after telemetry by default: a snapshot must not delay live data
 };
 
+// Readings of several groups (the source's own, devices or systems it names) and marks, stored in
+// ONE outbox transaction: all of it, or nothing (an invalid reading anywhere refuses the whole batch).
+struct Batch {
+  struct Group {
+    std::string source;            // empty: the source's own name; otherwise as push_as()
+    Kind kind = Kind::Data;        // Data or Event
+    std::vector<Reading> readings;
+  };
+  std::vector<Group> groups;
+  std::vector<Mark> marks;
+};
+
 // Where a source puts its readings. Thread-safe. `done` runs once, on the outbox thread (or at
 // once, on the caller's thread, when the batch is rejected before queueing); it must not block.
 class Sink {
@@ -71,6 +83,12 @@ class Sink {
   // refused as Invalid. The source's own counters count them.
   virtual void push_as(std::string source, Kind kind, std::vector<Reading> readings,
                        std::function<void(const SinkResult&)> done) = 0;
+  // All of `batch` in one transaction (see Batch). SinkResult's seqs span every group.
+  virtual void push_batch(Batch batch, std::function<void(const SinkResult&)> done) = 0;
+  // The source's marks whose key starts with `prefix`, expired ones left out. Blocks until the
+  // outbox's writer thread has answered (milliseconds; longer while a commit runs): call it from
+  // start() or a worker thread, not for every message on the io thread.
+  virtual std::vector<Mark> marks(std::string_view prefix) = 0;
   // The source's sender waits for the acknowledgement of what was pushed and its window is filling:
   // commit what waits now rather than within [buffer] commit_interval. Does not block.
   virtual void hurry() {}

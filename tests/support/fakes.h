@@ -3,6 +3,7 @@
 // a sink that captures what a source produces.
 #include <atomic>
 #include <deque>
+#include <map>
 #include <mutex>
 #include <vector>
 
@@ -126,10 +127,30 @@ class CapturingSink final : public Sink {
     }
     if (done) done({SinkStatus::Stored, {}, 0, 0});
   }
+  void push_batch(Batch batch, std::function<void(const SinkResult&)> done) override {
+    {
+      std::lock_guard lk(mu);
+      for (auto& g : batch.groups)
+        for (auto& r : g.readings) {
+          sources.push_back(g.source);
+          (g.kind == Kind::Event ? events : readings).push_back(std::move(r));
+        }
+      for (auto& m : batch.marks) kept[m.key] = std::move(m);
+    }
+    if (done) done({SinkStatus::Stored, {}, 0, 0});
+  }
+  std::vector<Mark> marks(std::string_view prefix) override {
+    std::lock_guard lk(mu);
+    std::vector<Mark> out;
+    for (const auto& [key, m] : kept)
+      if (key.compare(0, prefix.size(), prefix) == 0) out.push_back(m);
+    return out;
+  }
   std::size_t count() {
     std::lock_guard lk(mu);
     return readings.size();
   }
+  std::map<std::string, Mark> kept;  // push_batch: the marks, by key
   std::vector<std::string> sources;  // push_as: the source of each reading or event, in order
   std::mutex mu;
   std::vector<Reading> readings;

@@ -1006,6 +1006,9 @@ TEST_CASE("garbage pages mid-file: every readable record is delivered, the rest 
   {
     auto ob = open({path}, clock);
     store = ob->store_uuid();
+    std::promise<AppendResult> marked;
+    ob->append({}, [&](const AppendResult& r) { marked.set_value(r); }, {{"src/file/1", "done", 0}});
+    REQUIRE(marked.get_future().get().status == AppendStatus::Committed);
     for (int i = 0; i < 40; ++i) {  // 20,000 readings in records of 5, about 600 pages
       std::vector<NewRecord> batch;
       for (int k = 0; k < 100; ++k) batch.push_back(chunk(5));
@@ -1077,6 +1080,9 @@ TEST_CASE("garbage pages mid-file: every readable record is delivered, the rest 
 
   const auto st = ob->stats();
   CHECK(st.store == store);  // the same store: the IOC's de-duplication by (store, seq) still holds
+  const auto marks_kept = ob->marks("src/");  // invariant 12: the readable marks go with the records
+  REQUIRE(marks_kept.size() == 1);
+  CHECK(marks_kept[0].value == "done");
   CHECK_THAT(st.corruption, Catch::Contains("damaged") && Catch::Contains("salvaged") && Catch::Contains(".corrupt-"));
   CHECK(append_sync(*ob, records(1)).first_seq > kReadings + gaps);
   bool kept = false;
@@ -1087,4 +1093,72 @@ TEST_CASE("garbage pages mid-file: every readable record is delivered, the rest 
   auto again = open({path}, clock);  // the salvaged file is a healthy store
   again->stop();
   CHECK(query_text(path, "PRAGMA quick_check") == "ok");
+}
+
+TEST_CASE("marks are committed with their records, survive a reopen, and expire", "[outbox][marks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  {
+    auto ob = open({path}, clock);
+    std::promise<AppendResult> p;
+    ob->append(records(3), [&](const AppendResult& r) { p.set_value(r); },
+               {{"a/file/1", "rows 3", 0}, {"a/idem/k", "{\"accepted\":3}", clock.now_ms() + 60'000}, {"b/x", "1", 0}});
+    REQUIRE(p.get_future().get().status == AppendStatus::Committed);
+    // A mark alone (no records) is an append too.
+    std::promise<AppendResult> q;
+    ob->append({}, [&](const AppendResult& r) { q.set_value(r); }, {{"a/file/1", "done", 0}});
+    const auto r = q.get_future().get();
+    CHECK(r.status == AppendStatus::Committed);
+    CHECK(r.first_seq == 0);
+    CHECK(ob->stats().pending == 3);  // marks are not records
+  }
+  auto ob = open({path}, clock);
+  bool ok = false;
+  auto a = ob->marks("a/", &ok);
+  CHECK(ok);
+  REQUIRE(a.size() == 2);
+  CHECK(a[0].key == "a/file/1");
+  CHECK(a[0].value == "done");  // replaced by the later append
+  CHECK(a[1].key == "a/idem/k");
+  CHECK(ob->marks("b/").size() == 1);
+  CHECK(ob->marks("c/").empty());
+  clock.advance(61s);
+  a = ob->marks("a/");
+  REQUIRE(a.size() == 1);  // the expired one is left out
+  CHECK(a[0].key == "a/file/1");
+  append_sync(*ob, records(1));  // a commit purges it from the table too
+  ob->stop();
+  CHECK(int_column(path, "SELECT count(*) FROM marks WHERE key='a/idem/k'").at(0) == 0);
+  CHECK(int_column(path, "SELECT count(*) FROM marks").at(0) == 2);
+}
+
+TEST_CASE("marks are refused with their records when the append is refused", "[outbox][marks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  auto ob = open({dir.file("o.db")}, clock);
+  std::promise<AppendResult> p;
+  // Out of bounds: refused as a producer bug, nothing stored.
+  ob->append(records(2), [&](const AppendResult& r) { p.set_value(r); }, {{"a/k", std::string(70 * 1024, 'x'), 0}});
+  CHECK(p.get_future().get().status == AppendStatus::Refused);
+  CHECK(ob->marks("a/").empty());
+  CHECK(ob->stats().pending == 0);
+}
+
+TEST_CASE("a store made before marks existed gets the table at open", "[outbox][marks]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  const auto path = dir.file("o.db");
+  { open({path}, clock); }
+  {
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open(path.c_str(), &db) == SQLITE_OK);
+    REQUIRE(sqlite3_exec(db, "DROP TABLE marks", nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+  }
+  auto ob = open({path}, clock);
+  std::promise<AppendResult> p;
+  ob->append(records(1), [&](const AppendResult& r) { p.set_value(r); }, {{"a/k", "v", 0}});
+  REQUIRE(p.get_future().get().status == AppendStatus::Committed);
+  CHECK(ob->marks("a/").size() == 1);
 }

@@ -182,3 +182,57 @@ TEST_CASE("readings stored while the clock is not synchronized say so", "[pipeli
   CHECK(nlohmann::json::parse(recs[0].body.substr(nl + 1))["clock"] == "unsynchronized");
   CHECK_FALSE(nlohmann::json::parse(recs[1].body).contains("clock"));
 }
+
+TEST_CASE("a batch of several groups and marks is one transaction; an invalid reading anywhere refuses all of it",
+          "[pipeline][batch]") {
+  Rig rig({});
+  auto push_batch = [&](Batch b) {
+    std::promise<SinkResult> p;
+    auto f = p.get_future();
+    rig.pipeline->push_batch(std::move(b), [&](const SinkResult& r) { p.set_value(r); });
+    return f.get();
+  };
+  Batch b;
+  b.groups.push_back({"", Kind::Data, readings(2)});
+  b.groups.push_back({"mot-cua-hoso", Kind::Data, readings(3)});
+  b.marks.push_back({"idem/k1", "first answer", 0});
+  auto r = push_batch(b);
+  REQUIRE(r.status == SinkStatus::Stored);
+  CHECK(r.first_seq == 1);
+  CHECK(r.last_seq == 5);
+  const auto recs = rig.stored();
+  std::vector<std::string> sources;
+  for (const auto& rec : recs) {
+    CHECK(rec.source == "dong-ho");  // all under the source's own topic
+    std::size_t i = 0;
+    for (std::size_t pos = 0; pos <= rec.body.size(); ++i) {
+      const auto end = std::min(rec.body.find('\n', pos), rec.body.size());
+      sources.push_back(nlohmann::json::parse(rec.body.substr(pos, end - pos))["source"]);
+      pos = end + 1;
+    }
+  }
+  CHECK(sources == std::vector<std::string>{"dong-ho", "dong-ho", "mot-cua-hoso", "mot-cua-hoso", "mot-cua-hoso"});
+  // The source sees its mark under its own key; the outbox keeps it under the source's prefix.
+  auto marks = rig.pipeline->marks("idem/");
+  REQUIRE(marks.size() == 1);
+  CHECK(marks[0].key == "idem/k1");
+  CHECK(marks[0].value == "first answer");
+  CHECK(rig.outbox->marks("dong-ho/idem/").size() == 1);
+
+  Batch bad;
+  bad.groups.push_back({"", Kind::Data, readings(2)});
+  auto broken = readings(1);
+  broken[0].point.clear();
+  bad.groups.push_back({"ok-name", Kind::Data, broken});
+  bad.marks.push_back({"idem/k2", "x", 0});
+  r = push_batch(bad);
+  CHECK(r.status == SinkStatus::Invalid);
+  CHECK_THAT(r.error, Catch::Contains("empty point name"));
+  Batch bad_name;
+  bad_name.groups.push_back({"not valid!", Kind::Data, readings(1)});
+  CHECK(push_batch(bad_name).status == SinkStatus::Invalid);
+  rig.outbox->flush();
+  CHECK(rig.outbox->stats().pending == 5);       // nothing of the refused batches
+  CHECK(rig.pipeline->marks("idem/k2").empty());
+  CHECK(rig.counters.stored == 5);
+}
