@@ -6,6 +6,8 @@
 #include "drivers/modbus/modbus_source.h"
 #include "drivers/mqtt/mqtt_config.h"
 #include "drivers/mqtt/mqtt_source.h"
+#include "drivers/spool/spool_config.h"
+#include "drivers/spool/spool_source.h"
 
 namespace ioc_edge {
 
@@ -14,6 +16,7 @@ const std::vector<Driver>& builtin_drivers() {
       {"generator", "synthetic readings at a fixed rate, for demos and benchmarks", generator::parse_config, generator::create, nullptr},
       {"modbus", "Modbus TCP and RTU devices polled on schedules (libmodbus)", modbus::parse_config, modbus::create, modbus::check_together},
       {"mqtt", "what sensors and cameras publish on the office's MQTT broker (JSON, plain values, snapshots)", mqtt::parse_config, mqtt::create, mqtt::check_together},
+      {"spool", "CSV and JSON export files dropped into a directory, each imported exactly once", spool::parse_config, spool::create, nullptr},
   };
   return drivers;
 }

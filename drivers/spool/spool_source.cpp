@@ -207,6 +207,16 @@ class SpoolSource final : public Source {
       return false;
     }
     dir_fd_ = fd;
+    // The watch before done/ and failed/ exist: whoever sees them knows a closed file is noticed.
+    in_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (in_fd_ >= 0 &&
+        ::inotify_add_watch(in_fd_, cfg_->dir.c_str(),
+                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+      ctx_.log->warn("cannot watch {} with inotify ({}); finding files by rescanning every {} ms", cfg_->dir,
+                     errno_text(errno), rescan_interval().count());
+      ::close(in_fd_);
+      in_fd_ = -1;
+    }
     for (auto [sub, out] : {std::pair{"done", &done_fd_}, std::pair{"failed", &failed_fd_}}) {
       if (::mkdirat(dir_fd_, sub, 0750) != 0 && errno != EEXIST) {
         const int e = errno;
@@ -221,15 +231,6 @@ class SpoolSource final : public Source {
         down("cannot open " + cfg_->dir + "/" + sub + " (it must be a directory, not a link): " + errno_text(e));
         return false;
       }
-    }
-    in_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (in_fd_ >= 0 &&
-        ::inotify_add_watch(in_fd_, cfg_->dir.c_str(),
-                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) < 0) {
-      ctx_.log->warn("cannot watch {} with inotify ({}); finding files by rescanning every {} ms", cfg_->dir,
-                     errno_text(errno), rescan_interval().count());
-      ::close(in_fd_);
-      in_fd_ = -1;
     }
     dir_backoff_.reset();
     up();
@@ -430,7 +431,7 @@ class SpoolSource final : public Source {
     const auto secs = std::chrono::duration<double>(clock::now() - started).count();
     const auto where = moved(name, done_fd_, "done");
     if (where.empty()) return;
-    ctx_.log->info("imported \"{}\": {} rows, {} readings in {:.1f} s (seqs {}..{}); moved to done/{}", name,
+    ctx_.log->info("imported \"{}\": {} rows; {} readings stored in {:.1f} s (seqs {}..{}); moved to done/{}", name,
                    check.rows(), outcome.readings, secs, outcome.first_seq, outcome.last_seq, where);
   }
 
@@ -655,7 +656,7 @@ class SpoolSource final : public Source {
       ctx_.log->debug("still cannot use the directory: {}", error);
       return;
     }
-    ctx_.log->warn("{}; retrying with backoff up to {} s", error, cfg_->retry_max.count() / 1000);
+    ctx_.log->warn("{}; retrying with backoff up to {:.1f} s", error, static_cast<double>(cfg_->retry_max.count()) / 1000);
     ctx_.sink.event(event("source_down", error), nullptr);
   }
 

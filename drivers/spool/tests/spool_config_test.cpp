@@ -13,7 +13,7 @@ const std::string kHead = "[gateway]\nsite = \"s\"\nprovince = \"p\"\n[uplink]\n
 LoadResult load(const std::string& source) { return load_settings_text(kHead + source, "s.toml", builtin_drivers()); }
 
 // name, type, dir on lines 6..9, then `more` from line 10.
-std::string spool(const std::string& more, const std::string& dir = "/var/spool/ioc-edge/chi-tieu") {
+std::string section(const std::string& more, const std::string& dir = "/var/spool/ioc-edge/chi-tieu") {
   return "[[source]]\nname = \"chi-tieu\"\ntype = \"spool\"\ndir = \"" + dir + "\"\n" + more;
 }
 
@@ -21,7 +21,7 @@ const spool::Config& config(const LoadResult& res) { return static_cast<const sp
 }  // namespace
 
 TEST_CASE("spool: the issue's example and the defaults", "[spool][config]") {
-  const auto res = load(spool("format = \"csv\"\nts_column = \"Ngày\"\nts_format = \"%d/%m/%Y\"\n"
+  const auto res = load(section("format = \"csv\"\nts_column = \"Ngày\"\nts_format = \"%d/%m/%Y\"\n"
                               "point_column = \"Chỉ tiêu\"\nvalue_column = \"Giá trị\"\nunit_column = \"Đơn vị\"\n"));
   INFO(res.diagnostics.format());
   REQUIRE(res.settings);
@@ -39,7 +39,7 @@ TEST_CASE("spool: the issue's example and the defaults", "[spool][config]") {
   CHECK(c.batch_max_readings == 500);
   CHECK(c.settle_time == std::chrono::seconds(2));
 
-  const auto wide = load(spool("delimiter = \"tab\"\ndecimal = \".\"\nencoding = \"windows-1258\"\ntimezone = \"+07:00\"\nts_column = \"t\"\n"));
+  const auto wide = load(section("delimiter = \"tab\"\ndecimal = \".\"\nencoding = \"windows-1258\"\ntimezone = \"+07:00\"\nts_column = \"t\"\n"));
   INFO(wide.diagnostics.format());
   REQUIRE(wide.settings);
   CHECK(config(wide).delimiter == '\t');
@@ -50,32 +50,32 @@ TEST_CASE("spool: the issue's example and the defaults", "[spool][config]") {
 }
 
 TEST_CASE("spool: mistakes name file, line and column", "[spool][config]") {
-  CHECK(load(spool("", "spool/chi-tieu")).diagnostics.format() ==
+  CHECK(load(section("", "spool/chi-tieu")).diagnostics.format() ==
         "s.toml:9:7: source \"chi-tieu\": dir: \"spool/chi-tieu\" must be an absolute path such as "
         "\"/var/spool/ioc-edge/chi-tieu\"\n");
-  CHECK(load(spool("point_column = \"A\"\n")).diagnostics.format() ==
+  CHECK(load(section("point_column = \"A\"\n")).diagnostics.format() ==
         "s.toml:6:1: source \"chi-tieu\": point_column and value_column go together (the long layout: one reading per "
         "row); without both, every column but ts_column is a point (the wide layout)\n");
-  CHECK(load(spool("ts_format = \"%d/%m/%Y\"\n")).diagnostics.format() ==
+  CHECK(load(section("ts_format = \"%d/%m/%Y\"\n")).diagnostics.format() ==
         "s.toml:10:13: source \"chi-tieu\": ts_format: applies only with ts_column (without it, readings take the time "
         "of the file's import)\n");
-  CHECK(load(spool("ts_column = \"t\"\nts_format = \"%d/%q\"\n")).diagnostics.format() ==
+  CHECK(load(section("ts_column = \"t\"\nts_format = \"%d/%q\"\n")).diagnostics.format() ==
         "s.toml:11:13: source \"chi-tieu\": ts_format: \"%d/%q\": %q is not supported (use %Y %y %m %d %e %H %I %p %M "
         "%S %j %b %z %%)\n");
-  CHECK(load(spool("ts_column = \"t\"\ntimezone = \"Europe/Paris\"\n")).diagnostics.format() ==
+  CHECK(load(section("ts_column = \"t\"\ntimezone = \"Europe/Paris\"\n")).diagnostics.format() ==
         "s.toml:11:12: source \"chi-tieu\": timezone: \"Europe/Paris\" is not \"Asia/Ho_Chi_Minh\", \"UTC\" or an offset "
         "such as \"+07:00\" (other named zones are not supported)\n");
-  CHECK(load(spool("encoding = \"klingon\"\n")).diagnostics.format().find("s.toml:10:12: source \"chi-tieu\": encoding: "
+  CHECK(load(section("encoding = \"klingon\"\n")).diagnostics.format().find("s.toml:10:12: source \"chi-tieu\": encoding: "
                                                                        "\"klingon\" is not an encoding") == 0);
-  CHECK(load(spool("delimiter = \"|\"\n")).diagnostics.format().find("s.toml:10:13: source \"chi-tieu\": delimiter: \"|\" is not one of") == 0);
-  CHECK(load(spool("delimiter = \",\"\ndecimal = \",\"\n")).diagnostics.format() ==
+  CHECK(load(section("delimiter = \"|\"\n")).diagnostics.format().find("s.toml:10:13: source \"chi-tieu\": delimiter: \"|\" is not one of") == 0);
+  CHECK(load(section("delimiter = \",\"\ndecimal = \",\"\n")).diagnostics.format() ==
         "s.toml:11:11: source \"chi-tieu\": decimal: \",\" cannot be the decimal mark when it is also the delimiter\n");
-  CHECK(load(spool("ts_column = \"A\"\npoint_column = \"A\"\nvalue_column = \"B\"\n")).diagnostics.format() ==
+  CHECK(load(section("ts_column = \"A\"\npoint_column = \"A\"\nvalue_column = \"B\"\n")).diagnostics.format() ==
         "s.toml:11:16: source \"chi-tieu\": point_column: \"A\" is also ts_column; each role needs its own column\n");
-  CHECK(load(spool("format = \"json\"\ndecimal = \",\"\n")).diagnostics.format() ==
+  CHECK(load(section("format = \"json\"\ndecimal = \",\"\n")).diagnostics.format() ==
         "s.toml:11:11: source \"chi-tieu\": decimal: applies only to format = \"csv\"\n");
-  CHECK(load(spool("settle = \"2s\"\n")).diagnostics.format() ==
-        "s.toml:10:1: source \"chi-tieu\": unknown key 'settle' (did you mean 'settle_time'?)\n");
+  CHECK(load(section("settle_tme = \"2s\"\n")).diagnostics.format() ==
+        "s.toml:10:1: source \"chi-tieu\": unknown key 'settle_tme' (did you mean 'settle_time'?)\n");
   CHECK(load("[[source]]\nname = \"x\"\ntype = \"spool\"\n").diagnostics.format() ==
         "s.toml:6:1: source \"x\": missing required key 'dir'\n");
 }
