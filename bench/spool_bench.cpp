@@ -7,7 +7,7 @@
 // alone (spool_parse.h's FileReader: decode, split, check and build every reading, plus sha256 —
 // what the import does twice, once to validate and once to store).
 //
-//   build/bench/spool_bench [SIZE_MB] [BATCH_MAX_READINGS]        default 100 500
+//   build/bench/spool_bench [SIZE_MB] [BATCH_MAX_READINGS]        default 100 5000
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -99,7 +99,7 @@ nlohmann::json source_status(int status_port) {
 
 int main(int argc, char** argv) {
   const int size_mb = argc > 1 ? std::stoi(argv[1]) : 100;
-  const int batch = argc > 2 ? std::stoi(argv[2]) : 500;
+  const int batch = argc > 2 ? std::stoi(argv[2]) : 5000;
   TempDir dir;
   const std::string file = dir.file("chi-tieu.csv");
   const auto rows = generate(file, std::int64_t{size_mb} << 20);

@@ -155,7 +155,7 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& r) {
   parse_csv_keys(r, *c);
   parse_time(r, *c);
   parse_layout(r, *c);
-  c->batch_max_readings = static_cast<std::size_t>(r.integer_or("batch_max_readings", 500, 1, 100000));
+  c->batch_max_readings = static_cast<std::size_t>(r.integer_or("batch_max_readings", 5000, 1, 100000));
   c->settle_time = r.duration_or("settle_time", c->settle_time, std::chrono::milliseconds(100));
   if (c->settle_time > std::chrono::hours(1)) r.error_at_key("settle_time", "must be at most 1h");
   c->retry_min = r.duration_or("retry_min", c->retry_min, std::chrono::milliseconds(10));

@@ -34,7 +34,9 @@ struct Config final : DriverConfig {
   std::string value_column;
   std::string unit_column;           // long layout, optional
 
-  std::size_t batch_max_readings = 500;             // readings per outbox transaction
+  // Readings per outbox transaction (whole rows); the outbox still splits them into records and
+  // messages of [uplink] batch_max_readings. One commit (an fsync) per batch: bench/README.md.
+  std::size_t batch_max_readings = 5000;
   std::chrono::milliseconds settle_time{2000};      // unchanged this long: a file is complete
   std::chrono::milliseconds retry_min{1000}, retry_max{60000};  // after the outbox refused a batch
 };

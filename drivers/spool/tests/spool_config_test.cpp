@@ -36,7 +36,7 @@ TEST_CASE("spool: the issue's example and the defaults", "[spool][config]") {
   CHECK(c.offset_minutes == 420);
   CHECK(c.point_column == "Chỉ tiêu");
   CHECK(c.unit_column == "Đơn vị");
-  CHECK(c.batch_max_readings == 500);
+  CHECK(c.batch_max_readings == 5000);
   CHECK(c.settle_time == std::chrono::seconds(2));
 
   const auto wide = load(section("delimiter = \"tab\"\ndecimal = \".\"\nencoding = \"windows-1258\"\ntimezone = \"+07:00\"\nts_column = \"t\"\n"));

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <thread>
 
 #include "integration/daemon_rig.h"
 
@@ -53,9 +54,12 @@ TEST_CASE("spool: Excel exports reach the IOC; a bad file is reported in failed/
   o.sources = spool_source("chi-tieu-ktxh", dir, std::string(kLong) + "unit_column = \"Đơn vị\"\n");
   DaemonRig rig(o);
   rig.start();
+  // bad-date.csv with the unit column this source wants: the date on line 4 is impossible.
+  write_file(tmp.file("sai-ngay.csv"), "Ngày;Chỉ tiêu;Giá trị;Đơn vị\r\n01/11/2026;A;1;ha\r\n01/11/2026;B;2;ha\r\n"
+                                       "31/02/2026;C;3;ha\r\n01/11/2026;D;4;ha\r\n");
 
   drop(sample("excel-bom-semicolon.csv"), dir, "bao-cao-thang-11.csv");
-  drop(sample("bad-date.csv"), dir, "sai-ngay.csv");
+  drop(tmp.file("sai-ngay.csv"), dir, "sai-ngay.csv");
   REQUIRE(wait_until([&] { return exists(dir + "/done/bao-cao-thang-11.csv") && exists(dir + "/failed/sai-ngay.csv"); }, 20s));
   auto& c = rig.collector();
   REQUIRE(wait_until([&] { return readings_on(c, "/data/chi-tieu-ktxh").size() >= 5; }, 20s));
@@ -81,7 +85,7 @@ TEST_CASE("spool: Excel exports reach the IOC; a bad file is reported in failed/
   drop(sample("excel-bom-semicolon.csv"), dir, "ban-sao.csv");
   REQUIRE(wait_until([&] { return exists(dir + "/done/bao-cao-thang-11-2.csv") && exists(dir + "/done/ban-sao.csv"); }, 20s));
   // A bad file of the same name as the first one in failed/ is numbered too.
-  drop(sample("bad-date.csv"), dir, "sai-ngay.csv");
+  drop(tmp.file("sai-ngay.csv"), dir, "sai-ngay.csv");
   REQUIRE(wait_until([&] { return exists(dir + "/failed/sai-ngay-2.csv.error.txt"); }, 20s));
 
   const auto s = rig.status()["sources"][0];
