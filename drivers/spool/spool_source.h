@@ -6,8 +6,9 @@
 // Design note
 // -----------
 // One worker thread per source ("spool") does everything: it watches the directory (inotify
-// IN_CLOSE_WRITE / IN_MOVED_TO, and a rescan every settle_time / 2 for what inotify cannot see:
-// network shares, a watch that failed), reads files and waits for the outbox. Nothing runs on the
+// IN_CLOSE_WRITE / IN_MOVED_TO, and a rescan every settle_time / 2, at least once a second, for
+// what inotify cannot see: network shares, a watch that failed), reads files and waits for the
+// outbox. Nothing runs on the
 // io thread. A file's life:
 //
 //   seen ──complete──▶ pass 1 (validate + sha256) ──bad──▶ failed/NAME + failed/NAME.error.txt
