@@ -119,8 +119,11 @@ bool Gateway::start(std::string& error) {
   forwarder_->start();
 
   if (!s.status.listen.empty()) {
-    status_server_ = std::make_unique<StatusServer>(
-        io_, [this](const std::string& m, const std::string& t) { return handle_http(m, t); });
+    HttpLimits limits;  // the defaults: a handful of local callers, one small request each
+    limits.name = "the status API";
+    limits.url_path = "/status";
+    status_server_ = std::make_unique<HttpServer>(
+        io_, HttpServer::immediate([this](const HttpRequest& r) { return handle_http(r.method, r.target); }), limits);
     if (!status_server_->listen(s.status.host, s.status.port, error)) return false;
   }
 

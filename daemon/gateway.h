@@ -18,7 +18,7 @@
 #include "core/outbox.h"
 #include "core/pipeline.h"
 #include "core/source.h"
-#include "ops/status_server.h"
+#include "http/http_server.h"
 #include "settings/settings.h"
 
 namespace ioc_edge {
@@ -62,7 +62,7 @@ class Gateway {
   std::unique_ptr<Outbox> outbox_;
   std::unique_ptr<Uplink> uplink_;
   std::unique_ptr<Forwarder> forwarder_;
-  std::unique_ptr<StatusServer> status_server_;
+  std::unique_ptr<HttpServer> status_server_;
   std::vector<SourceSlot> sources_;
   std::string org_json_;
 };

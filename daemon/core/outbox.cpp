@@ -450,12 +450,12 @@ std::vector<Mark> Outbox::marks(const std::string& prefix, bool* ok) {
     tasks_.emplace_back([&, this] {
       std::vector<Mark> out;
       Stmt q(db_,
-             "SELECT key, value, expires FROM marks WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1"
+             "SELECT key, value, expires, first, last FROM marks WHERE key >= ?1 AND substr(key, 1, length(?1)) = ?1"
              " AND (expires = 0 OR expires > ?2) ORDER BY key");
       int rc = SQLITE_ERROR;
       if (q) {
         q.bind(1, prefix).bind(2, clock_.now_ms());
-        while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.text(0), q.bytes(1), q.i64(2)});
+        while ((rc = q.step()) == SQLITE_ROW) out.push_back({q.text(0), q.bytes(1), q.i64(2), q.i64(3), q.i64(4)});
       }
       if (rc != SQLITE_DONE) {
         log_->error("reading marks failed: {}", errmsg());
@@ -471,21 +471,26 @@ std::vector<Mark> Outbox::marks(const std::string& prefix, bool* ok) {
   return out;
 }
 
-bool Outbox::write_marks(const std::vector<QueuedAppend>& appends) {
+bool Outbox::write_marks(const std::vector<QueuedAppend>& appends, std::int64_t first_seq) {
   bool any = false;
   for (const auto& a : appends) any = any || !a.marks.empty();
   const auto steady = clock_.steady();
   const bool purge = steady >= next_mark_purge_;
   if (!any && !purge) return true;
   if (any) {
-    Stmt put(db_, "INSERT OR REPLACE INTO marks(key, value, expires) VALUES(?, ?, ?)");
+    Stmt put(db_, "INSERT OR REPLACE INTO marks(key, value, expires, first, last) VALUES(?, ?, ?, ?, ?)");
     if (!put) return false;
-    for (const auto& a : appends)
+    std::int64_t next = first_seq;  // the appends' seqs follow one another (invariant 2)
+    for (const auto& a : appends) {
+      const auto count = static_cast<std::int64_t>(readings_in(a.records));
       for (const auto& m : a.marks) {
         put.bind(1, m.key).bind_blob(2, m.value).bind(3, m.expires_ms);
+        put.bind(4, count ? next : 0).bind(5, count ? next + count - 1 : 0);
         if (put.step() != SQLITE_DONE) return false;
         put.reset();
       }
+      next += count;
+    }
   }
   if (purge) {
     Stmt del(db_, "DELETE FROM marks WHERE expires <> 0 AND expires <= ?");
@@ -763,7 +768,7 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
         delta[static_cast<int>(row.prio)] += n;
       }
     }
-    if (failed_step.empty() && !appends.empty() && !write_marks(appends)) fail("write marks");
+    if (failed_step.empty() && !appends.empty() && !write_marks(appends, first_seq)) fail("write marks");
     if (failed_step.empty() && !removes.empty()) {
       Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n, state");
       for (const auto& r : removes) {

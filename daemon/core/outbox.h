@@ -86,7 +86,8 @@
 //     message; larger records (a poll) stay as they are, so salvage and eviction keep their
 //     granularity. Each append still gets its own seqs (consecutive within the row).
 // 12. Marks (core/reading.h) given with an append are written in the transaction that commits its
-//     records: after a crash a source finds both or neither. A mark whose wall-clock expiry has
+//     records: after a crash a source finds both or neither. A mark remembers the seqs of the
+//     readings of the append it came with (what an idempotent HTTP answer repeats). A mark whose wall-clock expiry has
 //     passed is left out of marks() and deleted (at most hourly, with a commit). Marks are not
 //     records: they hold no seq, never count against pending and are never evicted. A salvage
 //     (invariant 10) copies the readable ones.
@@ -290,7 +291,8 @@ class Outbox {
     std::chrono::steady_clock::time_point queued_at;
     std::vector<Mark> marks;
   };
-  bool write_marks(const std::vector<QueuedAppend>& appends);  // invariant 12, in the open transaction
+  // Invariant 12, in the open transaction; `first_seq`: the first seq the transaction gave.
+  bool write_marks(const std::vector<QueuedAppend>& appends, std::int64_t first_seq);
   std::vector<Envelope> merge_rows(const std::vector<QueuedAppend>& appends) const;  // invariant 11
   void commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRange>& removes, bool keep_fault = false,
                     bool after_salvage = false);

@@ -229,14 +229,14 @@ bool Outbox::salvage() {
     counts[static_cast<int>(e.prio)] += static_cast<std::int64_t>(e.count);
   }
   {  // Invariant 12: the readable marks go with the records (a damaged marks table loses only marks).
-    Stmt get(db_, "SELECT key, value, expires FROM marks");
-    Stmt put(dst, "INSERT OR REPLACE INTO marks VALUES(?, ?, ?)");
+    Stmt get(db_, "SELECT key, value, expires, first, last FROM marks");
+    Stmt put(dst, "INSERT OR REPLACE INTO marks VALUES(?, ?, ?, ?, ?)");
     std::int64_t copied = 0;
     int rc = SQLITE_ERROR;
     if (get && put) {
       while ((rc = get.step()) == SQLITE_ROW) {
         const auto key = get.text(0), value = get.bytes(1);
-        put.bind(1, key).bind_blob(2, value).bind(3, get.i64(2));
+        put.bind(1, key).bind_blob(2, value).bind(3, get.i64(2)).bind(4, get.i64(3)).bind(5, get.i64(4));
         if (put.step() != SQLITE_DONE) return fail(std::string("cannot write ") + tmp + ": " + sqlite3_errmsg(dst));
         put.reset();
         ++copied;

@@ -17,8 +17,8 @@ constexpr const char* kCreateHeldIndex = "CREATE INDEX IF NOT EXISTS records_hel
 
 // Invariant 12: what sources keep beside their data, written with it.
 constexpr const char* kCreateMarks =
-    "CREATE TABLE IF NOT EXISTS marks(key TEXT PRIMARY KEY, value BLOB NOT NULL, expires INTEGER NOT NULL)"
-    " WITHOUT ROWID";
+    "CREATE TABLE IF NOT EXISTS marks(key TEXT PRIMARY KEY, value BLOB NOT NULL, expires INTEGER NOT NULL,"
+    " first INTEGER NOT NULL DEFAULT 0, last INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID";
 
 // RAII prepared statement.
 class Stmt {

@@ -69,7 +69,5 @@ class SourcePipeline final : public Sink {
   std::string refused_reason_;
 };
 
-// Why a reading cannot be stored as it is, or empty if it can (names and values bounded, UTF-8).
-std::string invalid_reason(const Reading& r);
 
 }  // namespace ioc_edge

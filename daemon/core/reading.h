@@ -74,6 +74,10 @@ void append_json_string(std::string& out, std::string_view s);
 void append_reading_json(std::string& out, std::string_view source, const Reading& r);
 std::string reading_body_json(std::string_view source, const Reading& r);
 
+// Why a reading cannot be stored as it is, or empty if it can (names and values bounded, UTF-8).
+// The pipeline refuses such a batch; a driver may check first to say which reading it was.
+std::string invalid_reason(const Reading& r);
+
 // A small value a source keeps beside its data: written in the same outbox transaction as the
 // readings it comes with, so after a crash both are there or neither is (Sink::push_batch). A
 // spool source marks how far into a file it got and that a content was imported; the HTTP ingest
@@ -82,6 +86,8 @@ struct Mark {
   std::string key;              // 1 to 256 bytes
   std::string value;            // at most 64 KiB
   std::int64_t expires_ms = 0;  // wall time (UTC ms) after which the outbox forgets it; 0: never
+  // Read back only: the seqs of the readings committed with the mark's latest write (0: none).
+  std::int64_t first_seq = 0, last_seq = 0;
 };
 inline constexpr std::size_t kMaxMarkKeyBytes = 256;
 inline constexpr std::size_t kMaxMarkValueBytes = 64 * 1024;

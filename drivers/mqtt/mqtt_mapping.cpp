@@ -10,6 +10,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/json_value.h"
+
 namespace ioc_edge::mqtt {
 
 using json = nlohmann::json;
@@ -195,40 +197,6 @@ const json* resolve(const json& doc, const std::vector<std::string>& tokens) {
     }
   }
   return cur;
-}
-
-std::string compact(const json& v) {
-  // Strings were checked while parsing; `replace` only makes certain that dump() cannot throw.
-  return v.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// A JSON value as a reading value. False (with `error`) for a number JSON cannot hold (1e999).
-bool to_value(const json& v, Value& out, std::string& error) {
-  switch (v.type()) {
-    case json::value_t::number_integer: out = v.get<std::int64_t>(); return true;
-    case json::value_t::number_unsigned: {
-      const auto u = v.get<std::uint64_t>();
-      if (u <= static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()))
-        out = static_cast<std::int64_t>(u);
-      else
-        out = static_cast<double>(u);
-      return true;
-    }
-    case json::value_t::number_float: {
-      const double d = v.get<double>();
-      if (!std::isfinite(d)) {
-        error = "number out of range";
-        return false;
-      }
-      out = d;
-      return true;
-    }
-    case json::value_t::boolean: out = v.get<bool>(); return true;
-    case json::value_t::string: out = v.get_ref<const std::string&>(); return true;
-    case json::value_t::object:
-    case json::value_t::array: out = JsonText{compact(v)}; return true;
-    default: out = std::monostate{}; return true;
-  }
 }
 
 // Reads exactly `n` digits at `pos`.
@@ -545,7 +513,7 @@ std::optional<std::int64_t> parse_timestamp(const json& value, const TimeSpec& s
                                                      : std::string(json_type_name(value)));
   };
   const auto out_of_range = [&] {
-    error = compact(value).substr(0, 64) + " is out of range for a time (years 1 to 9999)";
+    error = compact_json(value).substr(0, 64) + " is out of range for a time (years 1 to 9999)";
   };
   switch (spec.format) {
     case TsFormat::Auto:
@@ -662,7 +630,7 @@ class Flattener {
     if (out_.size() == kMaxPoints) return false;
     Reading r;
     std::string why;
-    if (!to_value(v, r.value, why)) {
+    if (!json_to_value(v, r.value, why)) {
       fail(m_, "bad_value", pointer_({}) + ": " + why);
       return true;
     }
@@ -801,7 +769,7 @@ Mapped Mapper::map_json(std::string_view payload, const std::vector<std::string_
         if (v->is_null()) continue;  // a device that has no value yet says so with null
         Reading r;
         std::string why;
-        if (!to_value(*v, r.value, why)) {
+        if (!json_to_value(*v, r.value, why)) {
           fail(m, "bad_value", fields_[i].pointer + ": " + why);
           continue;
         }
@@ -826,7 +794,7 @@ Mapped Mapper::map_json(std::string_view payload, const std::vector<std::string_
       Reading r;
       if (!point) {
         fail(m, "bad_point_name", why);
-      } else if (!to_value(doc, r.value, why)) {
+      } else if (!json_to_value(doc, r.value, why)) {
         fail(m, "bad_value", "/: " + why);
       } else {
         r.point = std::move(*point);
@@ -865,8 +833,8 @@ Mapped Mapper::map_event(std::string_view payload, const std::vector<std::string
     r.point = std::move(*point);
     r.ts_ms = now_ms;
     if (doc.is_object() || doc.is_array() || doc.is_null()) {
-      r.value = JsonText{compact(doc)};
-    } else if (!to_value(doc, r.value, why)) {
+      r.value = JsonText{compact_json(doc)};
+    } else if (!json_to_value(doc, r.value, why)) {
       fail(m, "bad_value", "/: " + why);
       return m;
     }

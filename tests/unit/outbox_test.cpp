@@ -1120,7 +1120,10 @@ TEST_CASE("marks are committed with their records, survive a reopen, and expire"
   REQUIRE(a.size() == 2);
   CHECK(a[0].key == "a/file/1");
   CHECK(a[0].value == "done");  // replaced by the later append
+  CHECK(a[0].first_seq == 0);  // its latest write came with no readings
   CHECK(a[1].key == "a/idem/k");
+  CHECK(a[1].first_seq == 1);  // the seqs of the readings it was committed with
+  CHECK(a[1].last_seq == 3);
   CHECK(ob->marks("b/").size() == 1);
   CHECK(ob->marks("c/").empty());
   clock.advance(61s);

@@ -217,6 +217,8 @@ TEST_CASE("a batch of several groups and marks is one transaction; an invalid re
   REQUIRE(marks.size() == 1);
   CHECK(marks[0].key == "idem/k1");
   CHECK(marks[0].value == "first answer");
+  CHECK(marks[0].first_seq == 1);  // the seqs of the batch it came with
+  CHECK(marks[0].last_seq == 5);
   CHECK(rig.outbox->marks("dong-ho/idem/").size() == 1);
 
   Batch bad;
