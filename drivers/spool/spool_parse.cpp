@@ -15,7 +15,8 @@
 #include <nlohmann/json.hpp>
 #include <openssl/evp.h>
 
-#include "core/pipeline.h"  // invalid_reason: a reading the pipeline would refuse fails the file up front
+#include "core/json_value.h"
+#include "core/reading.h"  // invalid_reason: a reading the pipeline would refuse fails the file up front
 
 namespace ioc_edge::spool {
 
@@ -696,19 +697,11 @@ struct FileReader::Impl {
       r.point = std::move(point);
       r.ts_ms = ts;
       r.unit = std::move(unit);
+      std::string problem;
+      if (!json_to_value(v, r.value, problem)) return json_fail(err, "bad_value", key, problem);
       if (v.is_null()) {
         r.quality = Quality::Bad;
         r.error = "empty in the file";
-      } else if (v.is_boolean()) {
-        r.value = v.get<bool>();
-      } else if (v.is_number_integer() && (v.is_number_unsigned() ? v.get<std::uint64_t>() <= INT64_MAX : true)) {
-        r.value = v.get<std::int64_t>();
-      } else if (v.is_number()) {
-        r.value = v.get<double>();
-      } else if (v.is_string()) {
-        r.value = v.get<std::string>();
-      } else {
-        r.value = JsonText{v.dump()};
       }
       if (const auto why = invalid_reason(r); !why.empty()) return json_fail(err, "bad_value", key, why);
       if (out) out->push_back(std::move(r));
