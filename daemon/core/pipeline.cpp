@@ -190,9 +190,11 @@ void SourcePipeline::push_batch(Batch batch, std::function<void(const SinkResult
   append(std::move(records), n, std::move(done), std::move(batch.marks));
 }
 
-std::vector<Mark> SourcePipeline::marks(std::string_view prefix) {
+std::optional<std::vector<Mark>> SourcePipeline::marks(std::string_view prefix) {
   const auto own = mark_prefix();
-  auto out = outbox_.marks(own + std::string(prefix));
+  bool ok = false;
+  auto out = outbox_.marks(own + std::string(prefix), &ok);
+  if (!ok) return std::nullopt;
   for (auto& m : out) m.key.erase(0, own.size());
   return out;
 }

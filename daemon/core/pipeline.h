@@ -36,7 +36,7 @@ class SourcePipeline final : public Sink {
   void push_as(std::string source, Kind kind, std::vector<Reading> readings,
                std::function<void(const SinkResult&)> done) override;
   void push_batch(Batch batch, std::function<void(const SinkResult&)> done) override;
-  std::vector<Mark> marks(std::string_view prefix) override;
+  std::optional<std::vector<Mark>> marks(std::string_view prefix) override;
   void hurry() override { outbox_.commit_soon(); }
 
  private:

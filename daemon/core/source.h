@@ -12,6 +12,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,10 +86,11 @@ class Sink {
                        std::function<void(const SinkResult&)> done) = 0;
   // All of `batch` in one transaction (see Batch). SinkResult's seqs span every group.
   virtual void push_batch(Batch batch, std::function<void(const SinkResult&)> done) = 0;
-  // The source's marks whose key starts with `prefix`, expired ones left out. Blocks until the
-  // outbox's writer thread has answered (milliseconds; longer while a commit runs): call it from
-  // start() or a worker thread, not for every message on the io thread.
-  virtual std::vector<Mark> marks(std::string_view prefix) = 0;
+  // The source's marks whose key starts with `prefix`, expired ones left out; nullopt when the
+  // store could not be read (a storage fault: decide nothing on it, try again later). Blocks until
+  // the outbox's writer thread has answered (milliseconds; longer while a commit runs): call it
+  // from start() or a worker thread, not for every message on the io thread.
+  virtual std::optional<std::vector<Mark>> marks(std::string_view prefix) = 0;
   // The source's sender waits for the acknowledgement of what was pushed and its window is filling:
   // commit what waits now rather than within [buffer] commit_interval. Does not block.
   virtual void hurry() {}

@@ -128,9 +128,16 @@ struct State : std::enable_shared_from_this<State> {
 
 void State::start() {
   // Invariant 2: what was answered before a restart is still known.
-  for (const auto& m : ctx.sink.marks("idem/")) {
-    Answer a;
-    if (answer_from_mark(m, a)) remember(m.key.substr(5), a);
+  if (const auto marks = ctx.sink.marks("idem/")) {
+    for (const auto& m : *marks) {
+      Answer a;
+      if (answer_from_mark(m, a)) remember(m.key.substr(5), a);
+    }
+  } else {
+    forgot_some = true;  // every unknown key asks the outbox again
+    ctx.log->error("source \"{}\": cannot read the idempotency keys from the buffer; each retried key is looked up "
+                   "there when it comes",
+                   ctx.name);
   }
   HttpLimits limits;
   limits.name = "http-ingest \"" + ctx.name + "\"";
@@ -259,7 +266,8 @@ std::optional<Answer> State::recall(const std::string& key) {
     return std::nullopt;
   }
   if (!forgot_some) return std::nullopt;
-  for (const auto& m : ctx.sink.marks("idem/" + key)) {  // rare: only once kMaxRemembered was reached
+  const auto marks = ctx.sink.marks("idem/" + key);  // rare: only once kMaxRemembered was reached
+  for (const auto& m : marks.value_or(std::vector<Mark>{})) {
     Answer a;
     if (m.key == "idem/" + key && answer_from_mark(m, a)) return a;
   }

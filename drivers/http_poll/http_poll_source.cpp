@@ -518,7 +518,8 @@ class Poller : public std::enable_shared_from_this<Poller> {
 
   // The validators committed with the last document stored, if any (start()).
   void load_validators() {
-    for (const auto& mk : ctx_.sink.marks(kValidatorsMark)) {
+    const auto marks = ctx_.sink.marks(kValidatorsMark);  // unreadable: poll without validators
+    for (const auto& mk : marks.value_or(std::vector<Mark>{})) {
       if (mk.key != kValidatorsMark) continue;
       const auto nl = mk.value.find('\n');
       if (nl == std::string::npos) continue;

@@ -367,7 +367,17 @@ class SpoolSource final : public Source {
 
     std::int64_t resume_rows = 0;
     std::int64_t ts_ms = import_ms;
-    for (const auto& m : ctx_.sink.marks(key)) {
+    const auto marks = ctx_.sink.marks(key);
+    if (!marks) {  // the buffer cannot say whether this content was imported: decide nothing now
+      ctx_.log->warn("\"{}\": the buffer cannot be read to check whether this file was imported; trying again "
+                     "later",
+                     name);
+      cand.size = -1;
+      cand.since = clock::now();
+      cand.closed = false;
+      return;
+    }
+    for (const auto& m : *marks) {
       if (m.key != key) continue;
       if (m.value.rfind("done ", 0) == 0) {
         duplicate(name, m.value.substr(5));

@@ -139,7 +139,7 @@ class CapturingSink final : public Sink {
     }
     if (done) done({SinkStatus::Stored, {}, 0, 0});
   }
-  std::vector<Mark> marks(std::string_view prefix) override {
+  std::optional<std::vector<Mark>> marks(std::string_view prefix) override {
     std::lock_guard lk(mu);
     std::vector<Mark> out;
     for (const auto& [key, m] : kept)

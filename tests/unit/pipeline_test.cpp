@@ -213,7 +213,7 @@ TEST_CASE("a batch of several groups and marks is one transaction; an invalid re
   }
   CHECK(sources == std::vector<std::string>{"dong-ho", "dong-ho", "mot-cua-hoso", "mot-cua-hoso", "mot-cua-hoso"});
   // The source sees its mark under its own key; the outbox keeps it under the source's prefix.
-  auto marks = rig.pipeline->marks("idem/");
+  auto marks = rig.pipeline->marks("idem/").value();
   REQUIRE(marks.size() == 1);
   CHECK(marks[0].key == "idem/k1");
   CHECK(marks[0].value == "first answer");
@@ -235,6 +235,6 @@ TEST_CASE("a batch of several groups and marks is one transaction; an invalid re
   CHECK(push_batch(bad_name).status == SinkStatus::Invalid);
   rig.outbox->flush();
   CHECK(rig.outbox->stats().pending == 5);       // nothing of the refused batches
-  CHECK(rig.pipeline->marks("idem/k2").empty());
+  CHECK(rig.pipeline->marks("idem/k2").value().empty());
   CHECK(rig.counters.stored == 5);
 }

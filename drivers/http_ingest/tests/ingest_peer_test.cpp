@@ -176,7 +176,7 @@ class RefusingSink final : public Sink {
     refuse(done);
   }
   void push_batch(Batch, std::function<void(const SinkResult&)> done) override { refuse(done); }
-  std::vector<Mark> marks(std::string_view) override { return {}; }
+  std::optional<std::vector<Mark>> marks(std::string_view) override { return std::vector<Mark>{}; }
   std::atomic<int> refused{0};
 
  private:

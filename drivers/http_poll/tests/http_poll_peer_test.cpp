@@ -202,7 +202,7 @@ class FlakySink final : public Sink {
     }
     inner.push_batch(std::move(b), std::move(done));
   }
-  std::vector<Mark> marks(std::string_view prefix) override { return inner.marks(prefix); }
+  std::optional<std::vector<Mark>> marks(std::string_view prefix) override { return inner.marks(prefix); }
   CapturingSink inner;
 
  private:

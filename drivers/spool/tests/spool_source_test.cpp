@@ -50,7 +50,7 @@ class MarkSink final : public Sink {
       for (auto& r : g.readings) all.push_back(std::move(r));
     store(std::move(batch.marks), std::move(all), done);
   }
-  std::vector<Mark> marks(std::string_view prefix) override {
+  std::optional<std::vector<Mark>> marks(std::string_view prefix) override {
     std::lock_guard lk(mu);
     std::vector<Mark> out;
     for (const auto& [k, m] : kept)
