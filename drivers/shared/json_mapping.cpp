@@ -115,7 +115,41 @@ std::optional<std::int64_t> number_to_ms(const ParsedNumber& n, int factor) {
   return scaled_ms_float(n.d, static_cast<double>(factor));
 }
 
-std::optional<std::int64_t> parse_pattern(const std::string& text, const TimeSpec& spec, std::string& error) {
+// "UTC", "local" or "+07:00" / "-03:30" / "+0700" / "+07".
+bool parse_zone(std::string_view z, TimeSpec& ts) {
+  if (z == "UTC") {
+    ts.offset_minutes = 0;
+    return true;
+  }
+  if (z == "local") {
+    ts.local_zone = true;
+    return true;
+  }
+  const auto offset = parse_utc_offset(z);
+  if (offset) ts.offset_minutes = *offset;
+  return offset.has_value();
+}
+
+// A strptime pattern: every '%' starts a conversion strptime knows.
+std::string pattern_problem(std::string_view p) {
+  constexpr std::string_view kConversions = "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
+  for (std::size_t i = 0; i < p.size(); ++i) {
+    if (p[i] != '%') continue;
+    std::size_t k = i + 1;
+    if (k < p.size() && (p[k] == 'E' || p[k] == 'O')) ++k;
+    if (k >= p.size()) return "ends with a lone '%'";
+    if (kConversions.find(p[k]) == std::string_view::npos)
+      return "%" + std::string(1, p[k]) + " is not a strptime conversion (%Y %m %d %H %M %S %z ...)";
+    i = k;
+  }
+  return {};
+}
+
+std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
+
+}  // namespace
+
+std::optional<std::int64_t> parse_time_pattern(const std::string& text, const TimeSpec& spec, std::string& error) {
   std::tm tm{};
   tm.tm_mday = 1;
   const char* end = ::strptime(text.c_str(), spec.pattern.c_str(), &tm);
@@ -150,54 +184,25 @@ std::optional<std::int64_t> parse_pattern(const std::string& text, const TimeSpe
   return ms;
 }
 
-// "UTC", "local" or "+07:00" / "-03:30" / "+0700" / "+07".
-bool parse_zone(std::string_view z, TimeSpec& ts) {
-  if (z == "UTC") {
-    ts.offset_minutes = 0;
-    return true;
-  }
-  if (z == "local") {
-    ts.local_zone = true;
-    return true;
-  }
-  if (z.size() < 3 || (z[0] != '+' && z[0] != '-')) return false;
+std::optional<int> parse_utc_offset(std::string_view z) {
+  if (z.size() < 3 || (z[0] != '+' && z[0] != '-')) return std::nullopt;
   const auto two = [&](std::size_t at, int& out) {
     if (at + 2 > z.size() || z[at] < '0' || z[at] > '9' || z[at + 1] < '0' || z[at + 1] > '9') return false;
     out = (z[at] - '0') * 10 + (z[at + 1] - '0');
     return true;
   };
   int h = 0, m = 0;
-  if (!two(1, h)) return false;
+  if (!two(1, h)) return std::nullopt;
   if (z.size() == 6 && z[3] == ':') {
-    if (!two(4, m)) return false;
+    if (!two(4, m)) return std::nullopt;
   } else if (z.size() == 5) {
-    if (!two(3, m)) return false;
+    if (!two(3, m)) return std::nullopt;
   } else if (z.size() != 3) {
-    return false;
+    return std::nullopt;
   }
-  if (h > 14 || m > 59 || (h == 14 && m > 0)) return false;
-  ts.offset_minutes = (z[0] == '-' ? -1 : 1) * (h * 60 + m);
-  return true;
+  if (h > 14 || m > 59 || (h == 14 && m > 0)) return std::nullopt;
+  return (z[0] == '-' ? -1 : 1) * (h * 60 + m);
 }
-
-// A strptime pattern: every '%' starts a conversion strptime knows.
-std::string pattern_problem(std::string_view p) {
-  constexpr std::string_view kConversions = "aAbBcCdDeFgGhHIjmMnprRStTuUVwWxXyYzZ%";
-  for (std::size_t i = 0; i < p.size(); ++i) {
-    if (p[i] != '%') continue;
-    std::size_t k = i + 1;
-    if (k < p.size() && (p[k] == 'E' || p[k] == 'O')) ++k;
-    if (k >= p.size()) return "ends with a lone '%'";
-    if (kConversions.find(p[k]) == std::string_view::npos)
-      return "%" + std::string(1, p[k]) + " is not a strptime conversion (%Y %m %d %H %M %S %z ...)";
-    i = k;
-  }
-  return {};
-}
-
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
-
-}  // namespace
 
 std::string_view json_type_name(const json& v) {
   switch (v.type()) {
@@ -430,7 +435,7 @@ std::optional<std::int64_t> parse_timestamp(const json& value, const TimeSpec& s
         error = "expected a string in ts_format " + quote_text(spec.pattern) + ", got " + std::string(json_type_name(value));
         return std::nullopt;
       }
-      return parse_pattern(value.get_ref<const std::string&>(), spec, error);
+      return parse_time_pattern(value.get_ref<const std::string&>(), spec, error);
     }
   }
   error = "unknown ts_format";

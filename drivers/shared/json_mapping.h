@@ -39,6 +39,12 @@ struct TimeSpec {
 // values through the reader. The caller decides whether they apply (only with a ts pointer).
 void read_ts_format(TableReader& r, TimeSpec& ts);
 
+// `text` read with spec.pattern (strptime; fractions of a second after it; a %z in it wins over
+// the spec's zone), or nullopt and `error` ("... does not match ts_format ...").
+std::optional<std::int64_t> parse_time_pattern(const std::string& text, const TimeSpec& spec, std::string& error);
+// "+07:00", "-03:30", "+0700", "+07" -> minutes east of UTC (at most 14 hours); nullopt otherwise.
+std::optional<int> parse_utc_offset(std::string_view text);
+
 // External text in a message: quoted, cut at 64 bytes (on a character boundary).
 std::string quote_text(std::string_view s);
 // `s` without leading and trailing spaces, tabs, CR and LF.

@@ -4,6 +4,7 @@
 
 #include <optional>
 
+#include "drivers/shared/json_mapping.h"
 #include "settings/table_reader.h"
 
 namespace ioc_edge::spool {
@@ -111,23 +112,7 @@ void parse_layout(TableReader& r, Config& c) {
 std::optional<int> parse_timezone(std::string_view z) {
   if (z == "Asia/Ho_Chi_Minh" || z == "Asia/Saigon") return 7 * 60;
   if (z == "UTC" || z == "Z") return 0;
-  if (z.size() < 3 || (z[0] != '+' && z[0] != '-')) return std::nullopt;
-  const auto two = [&](std::size_t at, int& out) {
-    if (at + 2 > z.size() || z[at] < '0' || z[at] > '9' || z[at + 1] < '0' || z[at + 1] > '9') return false;
-    out = (z[at] - '0') * 10 + (z[at + 1] - '0');
-    return true;
-  };
-  int h = 0, m = 0;
-  if (!two(1, h)) return std::nullopt;
-  if (z.size() == 6 && z[3] == ':') {
-    if (!two(4, m)) return std::nullopt;
-  } else if (z.size() == 5) {
-    if (!two(3, m)) return std::nullopt;
-  } else if (z.size() != 3) {
-    return std::nullopt;
-  }
-  if (h > 14 || m > 59 || (h == 14 && m > 0)) return std::nullopt;
-  return (z[0] == '-' ? -1 : 1) * (h * 60 + m);
+  return parse_utc_offset(z);  // drivers/shared: the rule every driver reads offsets by
 }
 
 std::string pattern_problem(std::string_view p) {

@@ -17,6 +17,7 @@
 
 #include "core/json_value.h"
 #include "core/reading.h"  // invalid_reason: a reading the pipeline would refuse fails the file up front
+#include "drivers/shared/json_mapping.h"
 
 namespace ioc_edge::spool {
 
@@ -168,7 +169,7 @@ struct Cell {
 // share their date).
 class TimeReader {
  public:
-  explicit TimeReader(const Config& cfg) : cfg_(cfg), with_zone_(cfg.ts_pattern.find("%z") != std::string::npos) {}
+  explicit TimeReader(const Config& cfg) : cfg_(cfg) {}
 
   std::optional<std::int64_t> read(std::string_view text, std::string& problem) {
     if (!last_text_.empty() && text == last_text_) return last_ms_;
@@ -188,30 +189,26 @@ class TimeReader {
 
  private:
   std::optional<std::int64_t> pattern(std::string_view text, std::string& problem) {
-    const std::string s(text);
-    std::tm tm{};
-    tm.tm_mday = 1;
-    tm.tm_gmtoff = 0;
-    const char* end = ::strptime(s.c_str(), cfg_.ts_pattern.c_str(), &tm);
-    while (end && (*end == ' ' || *end == '\t')) ++end;
-    if (!end || *end != '\0') {
-      problem = shown(text) + " does not match ts_format \"" + cfg_.ts_pattern + "\"";
+    TimeSpec spec;
+    spec.format = ioc_edge::TsFormat::Pattern;
+    spec.pattern = cfg_.ts_pattern;
+    spec.offset_minutes = cfg_.offset_minutes;
+    const auto ms = parse_time_pattern(std::string(text), spec, problem);  // drivers/shared
+    if (!ms) return std::nullopt;
+    // Years 1970-2199 only: "30/11/26" read with %Y is the year 26, a mistake, not history.
+    constexpr std::int64_t kFrom = 0, kTo = 7258118400000;  // 1970-01-01, 2200-01-01 (UTC)
+    if (*ms < kFrom || *ms >= kTo) {
+      std::tm utc{};
+      const std::time_t secs = static_cast<std::time_t>(*ms / 1000 - (*ms % 1000 < 0 ? 1 : 0));
+      ::gmtime_r(&secs, &utc);
+      problem = shown(text) + " gives the year " + std::to_string(utc.tm_year + 1900) + " (with ts_format \"" +
+                cfg_.ts_pattern + "\"; %Y is a four-digit year, %y two digits)";
       return std::nullopt;
     }
-    const int year = tm.tm_year + 1900;
-    if (year < 1970 || year > 2199) {
-      problem = shown(text) + " gives the year " + std::to_string(year) + " (with ts_format \"" + cfg_.ts_pattern +
-                "\"; %Y is a four-digit year, %y two digits)";
-      return std::nullopt;
-    }
-    const int offset = with_zone_ ? static_cast<int>(tm.tm_gmtoff / 60) : cfg_.offset_minutes;
-    auto ms = wall_time_ms(year, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, 0, offset, false);
-    if (!ms) problem = shown(text) + " is not a possible date and time";
     return ms;
   }
 
   const Config& cfg_;
-  bool with_zone_;
   std::string last_text_;
   std::int64_t last_ms_ = 0;
 };

@@ -188,7 +188,7 @@ TEST_CASE("bad files name the line, the column and the problem", "[spool]") {
     const auto r = read_path(long_layout(), sample("bad-date.csv"));
     REQUIRE_FALSE(r.ok);
     CHECK(r.error.kind == "bad_time");
-    CHECK(r.error.text() == "line 4, column 1 (\"Ngày\"): \"31/02/2026\" is not a possible date and time");
+    CHECK(r.error.text() == "line 4, column 1 (\"Ngày\"): \"31/02/2026\" is not a time that exists (read with ts_format \"%d/%m/%Y\")");
   }
   SECTION("invalid UTF-8") {
     const auto r = read_path(long_layout(), sample("bad-utf8.csv"));

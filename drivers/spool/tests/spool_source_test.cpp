@@ -244,7 +244,7 @@ TEST_CASE("spool: a bad file goes to failed/ with its report and nothing of it i
   CHECK(rig.exists("failed/x.csv"));
   CHECK(rig.sink.count() == 0);
   const auto report = test::read_file(rig.dir + "/failed/x.csv.error.txt");
-  CHECK(report.find("line 3, column 1 (\"t\"): \"30/02/2026\" is not a possible date and time") != std::string::npos);
+  CHECK(report.find("line 3, column 1 (\"t\"): \"30/02/2026\" is not a time that exists (read with ts_format \"%d/%m/%Y\")") != std::string::npos);
   CHECK(rig.counters.bad_input()["bad_time"] == 1);
 }
 
