@@ -16,6 +16,21 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
+namespace {
+
+// Status, body and headers (names lower-cased) of a parsed response.
+void fill_response(const http::response<http::string_body>& res, HttpResponse& out) {
+  out.status = static_cast<int>(res.result_int());
+  out.body = res.body();
+  for (const auto& field : res) {
+    std::string name(field.name_string());
+    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    out.headers[name] = std::string(field.value());
+  }
+}
+
+}  // namespace
+
 HttpResponse http_request(int port, const std::string& method, const std::string& target,
                           const std::string& body, const std::map<std::string, std::string>& headers,
                           std::chrono::milliseconds timeout) {
@@ -73,13 +88,7 @@ HttpResponse http_request(int port, const std::string& method, const std::string
     return out;
   }
   const auto& res = parser.get();
-  out.status = static_cast<int>(res.result_int());
-  out.body = res.body();
-  for (const auto& field : res) {
-    std::string name(field.name_string());
-    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out.headers[name] = std::string(field.value());
-  }
+  fill_response(res, out);
   return out;
 }
 
@@ -165,13 +174,7 @@ HttpResponse HttpConnection::request(const std::string& method, const std::strin
     return out;
   }
   const auto& res = parser.get();
-  out.status = static_cast<int>(res.result_int());
-  out.body = res.body();
-  for (const auto& field : res) {
-    std::string name(field.name_string());
-    for (char& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    out.headers[name] = std::string(field.value());
-  }
+  fill_response(res, out);
   if (!res.keep_alive()) {
     im.stream.close();
     im.open = false;
