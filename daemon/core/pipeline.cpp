@@ -20,6 +20,12 @@ std::int64_t wall_ms() {
 
 }  // namespace
 
+SourcePipeline::Tally SourcePipeline::tally(const std::vector<Reading>& readings) {
+  Tally t;
+  for (const auto& r : readings) ++(r.quality == Quality::Bad ? t.bad : t.good);
+  return t;
+}
+
 std::string invalid_reason(const Reading& r) {
   if (r.point.empty()) return "empty point name";
   if (r.point.size() > kMaxNameBytes) return "point name longer than 256 bytes";
@@ -118,7 +124,7 @@ void SourcePipeline::store(const std::string& source, std::vector<Reading> readi
     refuse_invalid(readings.size(), why, done);
     return;
   }
-  append(std::move(records), readings.size(), std::move(done));
+  append(std::move(records), readings.size(), std::move(done), {}, kind == Kind::Data ? tally(readings) : Tally{});
 }
 
 bool SourcePipeline::frame(const std::string& source, std::vector<Reading>& readings, Kind kind, Priority prio,
@@ -180,6 +186,13 @@ void SourcePipeline::push_batch(Batch batch, std::function<void(const SinkResult
     refuse_invalid(n, why, done);
     return;
   }
+  Tally t;
+  for (const auto& g : batch.groups)
+    if (g.kind == Kind::Data) {
+      const auto gt = tally(g.readings);
+      t.good += gt.good;
+      t.bad += gt.bad;
+    }
   for (auto& m : batch.marks) {
     if (m.key.empty() || m.key.size() > kMaxMarkKeyBytes || m.value.size() > kMaxMarkValueBytes) {
       refuse_invalid(n, "a mark must have a key of 1-256 bytes and a value of at most 64 KiB", done);
@@ -187,7 +200,7 @@ void SourcePipeline::push_batch(Batch batch, std::function<void(const SinkResult
     }
     m.key = mark_prefix() + m.key;
   }
-  append(std::move(records), n, std::move(done), std::move(batch.marks));
+  append(std::move(records), n, std::move(done), std::move(batch.marks), t);
 }
 
 std::optional<std::vector<Mark>> SourcePipeline::marks(std::string_view prefix) {
@@ -200,13 +213,17 @@ std::optional<std::vector<Mark>> SourcePipeline::marks(std::string_view prefix) 
 }
 
 void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done,
-                            std::vector<Mark> marks) {
+                            std::vector<Mark> marks, Tally t) {
   counters_.produced += n;
-  outbox_.append(std::move(records), [this, n, done = std::move(done)](const AppendResult& res) {
+  outbox_.append(std::move(records), [this, n, t, done = std::move(done)](const AppendResult& res) {
     SinkResult out;
     if (res.status == AppendStatus::Committed) {
+      const auto now = wall_ms();
       counters_.stored += n;
-      counters_.last_ok_ms = wall_ms();
+      counters_.last_ok_ms = now;
+      counters_.good += t.good;
+      counters_.bad += t.bad;
+      if (t.good > 0) counters_.last_good_ms = now;
       out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
       report_refused();  // storage takes data again: tell the IOC what it could not take
     } else {

@@ -25,6 +25,11 @@ struct PipelineLimits {
   std::size_t blob_bytes = 4 << 20;     // the uplink's blob_max_bytes
 };
 
+// Data readings by quality: bad ones, and the others (good or uncertain: a value arrived).
+struct QualityTally {
+  std::uint64_t good = 0, bad = 0;
+};
+
 class SourcePipeline final : public Sink {
  public:
   SourcePipeline(Outbox& outbox, std::string source, Priority prio, SourceCounters& counters, PipelineLimits limits,
@@ -48,8 +53,10 @@ class SourcePipeline final : public Sink {
   // A source's marks live under "{source}/" in the outbox: no source sees another's.
   std::string mark_prefix() const { return source_ + "/"; }
   void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
+  using Tally = QualityTally;
+  static Tally tally(const std::vector<Reading>& readings);
   void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done,
-              std::vector<Mark> marks = {});
+              std::vector<Mark> marks = {}, Tally t = {});
 
   void note_refused(std::size_t n, const std::string& reason);
   void report_refused();

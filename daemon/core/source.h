@@ -104,6 +104,14 @@ struct SourceCounters {
   std::atomic<std::uint64_t> errors{0};    // read/parse errors at the source
   std::atomic<std::uint64_t> overruns{0};  // polls skipped because the previous one ran past its period
   std::atomic<std::int64_t> last_ok_ms{0}; // when the last batch was stored
+  // Of the stored data readings: those with a value (quality good or uncertain) and the bad ones
+  // (a device's error, an unreadable field). Events do not count.
+  std::atomic<std::uint64_t> good{0};
+  std::atomic<std::uint64_t> bad{0};
+  std::atomic<std::int64_t> last_good_ms{0};    // when the last good reading was stored (wall clock, ms)
+  // No good reading for 3x the source's expected_every (source_stale sent); since when.
+  std::atomic<bool> stale{false};
+  std::atomic<std::int64_t> stale_since_ms{0};
   std::atomic<bool> down{false};           // the device or peer is not answering (source_down sent)
   std::atomic<std::uint64_t> messages{0};    // messages taken from a sender (MQTT publishes, requests, files)
   std::atomic<std::uint64_t> redelivered{0}; // of those, sent again by the sender (not acknowledged before)

@@ -62,6 +62,8 @@ struct SourceSettings {
   std::string name;
   std::string type;
   Priority priority = Priority::Normal;
+  // How often good data is expected (the stale-source watch); zero: not watched.
+  std::chrono::milliseconds expected_every{0};
   const Driver* driver = nullptr;
   std::shared_ptr<const DriverConfig> config;
 };
