@@ -6,12 +6,17 @@
 #include <cmath>
 #include <csignal>
 #include <fstream>
+#include <map>
+#include <set>
 #include <sstream>
 
+#include <boost/asio/post.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/envelope.h"
 #include "core/log.h"
 #include "core/secret_file.h"
+#include "ops/reload.h"
 #include "ops/systemd_notify.h"
 #include "uplink_mqtt/mqtt_uplink.h"
 
@@ -23,11 +28,26 @@ namespace {
 // crash only resends them).
 constexpr std::chrono::milliseconds kRemoveDelay{10000};
 
+// What the uplink reads from files when it opens: a renewed certificate under the same name is a
+// change a reload must apply.
+std::string uplink_files_digest(const Settings& s) {
+  std::string all;
+  for (const auto* path : {&s.uplink.ca_file, &s.uplink.cert_file, &s.uplink.key_file, &s.uplink.password_file}) {
+    if (path->empty()) continue;
+    std::ifstream f(*path, std::ios::binary);
+    std::ostringstream content;
+    content << f.rdbuf();
+    all += sha256_hex(content.str());
+  }
+  return sha256_hex(all);
+}
+
 }  // namespace
 
-Gateway::Gateway(Settings settings, const Clock& clock)
+Gateway::Gateway(Settings settings, const Clock& clock, const std::vector<Driver>& drivers)
     : settings_(std::move(settings)),
       clock_(clock),
+      drivers_(drivers),
       log_(logger("gateway")),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       watchdog_timer_(io_),
@@ -46,6 +66,7 @@ Gateway::~Gateway() { stop(); }
 
 bool Gateway::start(std::string& error) {
   started_ = clock_.steady();
+  reload_record_.loaded_at_ms = clock_.now_ms();
   const auto& s = settings_;
   lock_ = DataDirLock::acquire(s.gateway.data_dir, error);  // before anything touches the buffer
   if (!lock_) return false;
@@ -63,7 +84,34 @@ bool Gateway::start(std::string& error) {
   oo.merge_bytes = s.uplink.batch_max_bytes > row_overhead ? s.uplink.batch_max_bytes - row_overhead : 64;
   outbox_ = Outbox::open(oo, clock_, error);
   if (!outbox_) return false;
+  pipeline_limits_ = {oo.merge_readings, oo.merge_bytes, s.uplink.blob_max_bytes};
 
+  uplink_files_digest_ = uplink_files_digest(s);
+  start_uplink();
+
+  if (!s.status.listen.empty()) {
+    HttpLimits limits;  // the defaults: a handful of local callers, one small request each
+    limits.name = "the status API";
+    limits.url_path = "/status";
+    status_server_ = std::make_unique<HttpServer>(
+        io_, HttpServer::immediate([this](const HttpRequest& r) { return handle_http(r.method, r.target); }), limits);
+    if (!status_server_->listen(s.status.host, s.status.port, error)) return false;
+  }
+
+  for (const auto& ss : s.sources) {
+    SourceSlot slot;
+    if (!make_source(ss, nullptr, slot, error)) return false;
+    sources_.push_back(std::move(slot));
+  }
+  for (auto& slot : sources_) slot.source->start();
+  log_->info("site {} (province {}), topics under {}, {} sources, buffer {} (sync {}), uplink {}", s.gateway.site,
+             s.gateway.province, s.gateway.topic_prefix, sources_.size(), oo.path, s.buffer.sync_full ? "full" : "normal",
+             s.uplink.url);
+  return true;
+}
+
+void Gateway::start_uplink(const ForwarderStats* previous) {
+  const auto& s = settings_;
   MqttUplinkOptions uo;
   uo.url = s.uplink.url;
   uo.client_id = s.uplink.client_id;
@@ -108,35 +156,22 @@ bool Gateway::start(std::string& error) {
   fo.reconnect_max = s.uplink.reconnect_max;
   fo.heartbeat = s.uplink.heartbeat;
   forwarder_ = std::make_unique<Forwarder>(fo, *outbox_, *uplink_, clock_, [this] { return heartbeat_json(); });
+  if (previous) forwarder_->continue_counters(*previous);
   forwarder_->start();
+}
 
-  if (!s.status.listen.empty()) {
-    HttpLimits limits;  // the defaults: a handful of local callers, one small request each
-    limits.name = "the status API";
-    limits.url_path = "/status";
-    status_server_ = std::make_unique<HttpServer>(
-        io_, HttpServer::immediate([this](const HttpRequest& r) { return handle_http(r.method, r.target); }), limits);
-    if (!status_server_->listen(s.status.host, s.status.port, error)) return false;
+bool Gateway::make_source(const SourceSettings& ss, std::unique_ptr<SourceCounters> counters, SourceSlot& slot,
+                          std::string& error) {
+  slot.settings = ss;
+  slot.counters = counters ? std::move(counters) : std::make_unique<SourceCounters>();
+  slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, pipeline_limits_, clock_);
+  SourceContext ctx{ss.name, settings_.gateway.site, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_,
+                    *slot.counters};
+  slot.source = ss.driver->create(std::move(ctx), ss.config);
+  if (!slot.source) {
+    error = "source \"" + ss.name + "\" could not be created";
+    return false;
   }
-
-  for (const auto& ss : s.sources) {
-    SourceSlot slot;
-    slot.settings = ss;
-    slot.counters = std::make_unique<SourceCounters>();
-    const PipelineLimits limits{oo.merge_readings, oo.merge_bytes, s.uplink.blob_max_bytes};
-    slot.sink = std::make_unique<SourcePipeline>(*outbox_, ss.name, ss.priority, *slot.counters, limits, clock_);
-    SourceContext ctx{ss.name, s.gateway.site, logger(ss.type + "/" + ss.name), clock_, *slot.sink, io_, *slot.counters};
-    slot.source = ss.driver->create(std::move(ctx), ss.config);
-    if (!slot.source) {
-      error = "source \"" + ss.name + "\" could not be created";
-      return false;
-    }
-    sources_.push_back(std::move(slot));
-  }
-  for (auto& slot : sources_) slot.source->start();
-  log_->info("site {} (province {}), topics under {}, {} sources, buffer {} (sync {}), uplink {}", s.gateway.site,
-             s.gateway.province, s.gateway.topic_prefix, sources_.size(), oo.path, s.buffer.sync_full ? "full" : "normal",
-             s.uplink.url);
   return true;
 }
 
@@ -156,14 +191,126 @@ void Gateway::wait_signal() {
   signals_.async_wait([this](const boost::system::error_code& ec, int sig) {
     if (ec) return;
     if (sig == SIGHUP) {
-      log_->warn("SIGHUP received: reloading the configuration is not supported yet; restart the service to apply "
-                 "changes");
+      reload();
       wait_signal();
       return;
     }
     log_->info("{} received, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     io_.stop();
   });
+}
+
+void Gateway::reload() {
+  systemd::reloading();
+  auto& rec = reload_record_;
+  rec.last_at_ms = clock_.now_ms();
+  const auto refuse = [&](const std::string& why) {
+    ++rec.refused;
+    rec.last_result = "refused: " + why;
+    systemd::ready("reload refused: " + why);
+  };
+  log_->info("SIGHUP: reloading {}", settings_.file);
+  auto res = load_settings(settings_.file, drivers_);
+  if (!res.settings) {
+    const auto& problems = res.diagnostics.list();
+    log_->error("reload refused: {} has {} problem(s); the running configuration is kept", settings_.file,
+                problems.size());
+    std::istringstream lines(res.diagnostics.format());
+    std::string first;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.empty()) continue;
+      log_->error("reload: {}", line);
+      if (first.empty()) first = line;
+    }
+    refuse(std::to_string(problems.size()) + " problem(s) in the file, the first: " + first);
+    return;
+  }
+  Settings next = std::move(*res.settings);
+  const auto files_digest = uplink_files_digest(next);
+  const auto plan = plan_reload(settings_, next, files_digest != uplink_files_digest_);
+  if (plan.refused()) {
+    std::string keys;
+    for (const auto& k : plan.restart_needed) keys += (keys.empty() ? "" : ", ") + k;
+    log_->error("reload refused: {} changed, which takes effect only when the service restarts (systemctl restart "
+                "ioc-edge); nothing was changed",
+                keys);
+    refuse(keys + " changed: restart the service to apply");
+    return;
+  }
+  if (plan.nothing_to_do()) {
+    log_->info("reload: the configuration is unchanged");
+    rec.last_result = "applied: nothing changed";
+    systemd::ready("reloaded: nothing changed");
+    return;
+  }
+  if (plan.log_level_changed) set_log_level(next.gateway.log_level);
+
+  // Stop what goes away or changes; their last batches are stored (or refused) and answered before
+  // their pipelines go, and the counters of a changed source carry on in its successor.
+  std::set<std::string> going(plan.removed.begin(), plan.removed.end());
+  for (const auto i : plan.changed) going.insert(next.sources[i].name);
+  auto retired = std::make_shared<std::vector<SourceSlot>>();
+  for (auto it = sources_.rbegin(); it != sources_.rend(); ++it)
+    if (going.count(it->settings.name)) it->source->stop();
+  for (auto it = sources_.begin(); it != sources_.end();) {
+    if (!going.count(it->settings.name)) {
+      ++it;
+      continue;
+    }
+    retired->push_back(std::move(*it));
+    it = sources_.erase(it);
+  }
+  outbox_->flush();
+  std::map<std::string, std::unique_ptr<SourceCounters>> counters;
+  for (const auto i : plan.changed)
+    for (auto& slot : *retired)
+      if (slot.settings.name == next.sources[i].name && slot.settings.type == next.sources[i].type)
+        counters[slot.settings.name] = std::move(slot.counters);
+  // Handlers the stopped sources left on this thread (cancelled timers, answers) run before they go.
+  boost::asio::post(io_, [retired] { retired->clear(); });
+
+  if (!plan.uplink_changes.empty()) {
+    const auto previous = forwarder_->stats();
+    forwarder_->stop(std::chrono::seconds(5));
+    forwarder_.reset();
+    uplink_.reset();
+    settings_.gateway.topic_prefix = next.gateway.topic_prefix;
+    settings_.uplink = next.uplink;
+    uplink_files_digest_ = files_digest;
+    start_uplink(&previous);
+  }
+
+  std::vector<std::string> failed;
+  std::vector<std::size_t> starting(plan.added);
+  starting.insert(starting.end(), plan.changed.begin(), plan.changed.end());
+  for (const auto i : starting) {
+    const auto& ss = next.sources[i];
+    SourceSlot slot;
+    std::string error;
+    auto it = counters.find(ss.name);
+    if (!make_source(ss, it == counters.end() ? nullptr : std::move(it->second), slot, error)) {
+      log_->error("reload: {}; the other changes are applied", error);
+      failed.push_back(ss.name);
+      continue;
+    }
+    slot.source->start();
+    sources_.push_back(std::move(slot));
+  }
+  // The file's order, as at start.
+  std::map<std::string, std::size_t> order;
+  for (std::size_t i = 0; i < next.sources.size(); ++i) order[next.sources[i].name] = i;
+  std::stable_sort(sources_.begin(), sources_.end(),
+                   [&](const SourceSlot& a, const SourceSlot& b) { return order[a.settings.name] < order[b.settings.name]; });
+
+  const auto summary = plan.summary(next);
+  settings_ = std::move(next);
+  ++rec.reloads;
+  rec.loaded_at_ms = rec.last_at_ms;
+  std::string failures;
+  for (const auto& f : failed) failures += (failures.empty() ? "" : ", ") + f;
+  rec.last_result = "applied: " + summary + (failed.empty() ? "" : "; could not start " + failures);
+  log_->info("reload applied: {}{}", summary, failed.empty() ? "" : "; could not start " + failures);
+  systemd::ready("reloaded: " + summary);
 }
 
 void Gateway::arm_watchdog() {
@@ -309,6 +456,15 @@ std::string Gateway::status_json() const {
         {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)},
         {"corruption", st.corruption.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.corruption)}}},
       {"sources", sources},
+      {"config",
+       {{"file", settings_.file},
+        {"loaded_at", format_rfc3339_ms(reload_record_.loaded_at_ms)},
+        {"reloads", reload_record_.reloads},
+        {"reloads_refused", reload_record_.refused},
+        {"last_reload_at",
+         reload_record_.last_at_ms ? nlohmann::json(format_rfc3339_ms(reload_record_.last_at_ms)) : nlohmann::json(nullptr)},
+        {"last_reload", reload_record_.last_result.empty() ? nlohmann::json(nullptr)
+                                                            : nlohmann::json(reload_record_.last_result)}}},
   };
   return j.dump(2) + "\n";
 }

@@ -25,13 +25,24 @@ namespace ioc_edge {
 
 class Gateway {
  public:
-  Gateway(Settings settings, const Clock& clock);
+  // `drivers`: the source types a reload may use (drivers/builtin.h); must outlive the Gateway.
+  Gateway(Settings settings, const Clock& clock, const std::vector<Driver>& drivers);
   ~Gateway();
   // Runs until SIGTERM/SIGINT. Returns the process exit code (docs/design.md section 6).
   int run();
 
   // Exposed for tests.
   std::string status_json() const;
+
+  // The last reloads, for the status API (exposed for tests).
+  struct ReloadRecord {
+    std::int64_t loaded_at_ms = 0;       // when the running configuration was read
+    std::uint64_t reloads = 0;           // applied
+    std::uint64_t refused = 0;           // invalid files and changes that need a restart
+    std::int64_t last_at_ms = 0;         // the last SIGHUP
+    std::string last_result;             // "applied: ..." or "refused: ..."
+  };
+  const ReloadRecord& reload_record() const { return reload_record_; }
 
  private:
   struct SourceSlot {
@@ -42,6 +53,14 @@ class Gateway {
   };
 
   bool start(std::string& error);
+  // The uplink and the forwarder from settings_ (at start, and again when a reload changes them).
+  void start_uplink(const ForwarderStats* previous = nullptr);
+  // A source's pipeline and driver instance (not started); `counters` carried over from the
+  // source it replaces, or null for new ones.
+  bool make_source(const SourceSettings& ss, std::unique_ptr<SourceCounters> counters, SourceSlot& slot,
+                   std::string& error);
+  // SIGHUP: re-reads settings_.file and applies what changed (ops/reload.h).
+  void reload();
   void stop();
   std::string heartbeat_json() const;
   HttpReply handle_http(const std::string& method, const std::string& target);
@@ -52,6 +71,7 @@ class Gateway {
 
   Settings settings_;
   const Clock& clock_;
+  const std::vector<Driver>& drivers_;
   std::shared_ptr<spdlog::logger> log_;
   boost::asio::io_context io_;
   boost::asio::signal_set signals_;
@@ -65,6 +85,10 @@ class Gateway {
   std::unique_ptr<HttpServer> status_server_;
   std::vector<SourceSlot> sources_;
   std::string org_json_;
+  PipelineLimits pipeline_limits_;
+  std::string uplink_files_digest_;  // of the uplink's TLS and password files when it was opened
+
+  ReloadRecord reload_record_;
 };
 
 }  // namespace ioc_edge

@@ -16,6 +16,7 @@
 #include "drivers/modbus/modbus_probe.h"
 #include "settings/table_reader.h"
 #include "gateway.h"
+#include "ops/outbox_tool.h"
 #include "settings/settings.h"
 
 namespace {
@@ -157,6 +158,24 @@ int main(int argc, char** argv) {
       "requeue", "make the readings the IOC broker refused pending again (through the running daemon)");
   requeue->add_option("-c,--config", config, "read [status] listen from this file")->capture_default_str();
   requeue->add_option("-a,--address", address, "HOST:PORT of the status API (overrides the file)");
+  ioc_edge::OutboxToolOptions tool;
+  auto* ostats = outbox->add_subcommand("stats", "what waits in the buffer, by priority and source (read-only)");
+  auto* peek = outbox->add_subcommand("peek", "show the first waiting records and their readings (read-only)");
+  auto* oexport = outbox->add_subcommand(
+      "export", "write every waiting reading as JSON lines, the messages the IOC would get (read-only; for a hand-over)");
+  for (auto* c : {ostats, peek, oexport}) {
+    c->add_option("-c,--config", config, "read [gateway] data_dir (and, for export, the site) from this file")
+        ->capture_default_str();
+    c->add_option("--db", tool.db_path, "the outbox file itself (default: DATA_DIR/outbox.db), e.g. a copy");
+  }
+  ostats->add_flag("--json", tool.json, "print JSON");
+  for (auto* c : {peek, oexport}) {
+    c->add_option("--source", tool.source, "only this source's records");
+    c->add_option("--after-seq", tool.after_seq, "only records whose seqs lie above this one");
+  }
+  peek->add_option("-n,--limit", tool.limit, "records to show")->capture_default_str();
+  peek->add_option("--readings", tool.readings, "readings to show per record")->capture_default_str();
+  oexport->add_option("-o,--output", tool.output, "file to create (never overwritten); default: standard output");
 
   auto* modbus = app.add_subcommand("modbus", "Modbus tools");
   ioc_edge::modbus::ProbeOptions probe_opts;
@@ -205,6 +224,17 @@ int main(int argc, char** argv) {
               << s->uplink.url << ")\n";
     return kExitOk;
   }
+  if (*ostats || *peek || *oexport) {
+    std::optional<ioc_edge::Settings> s;
+    if (*oexport || tool.db_path.empty()) {
+      s = load(config);
+      if (!s) return kExitConfig;
+    }
+    if (tool.db_path.empty()) tool.db_path = s->gateway.data_dir + "/outbox.db";
+    if (*ostats) return ioc_edge::outbox_stats(tool, std::cout, std::cerr);
+    if (*peek) return ioc_edge::outbox_peek(tool, std::cout, std::cerr);
+    return ioc_edge::outbox_export(tool, *s, std::cout, std::cerr);
+  }
   if (*status || *requeue) {
     if (address.empty()) {
       auto res = ioc_edge::load_settings(config, ioc_edge::builtin_drivers());
@@ -223,7 +253,7 @@ int main(int argc, char** argv) {
     if (!s) return kExitConfig;
     ioc_edge::set_log_level(s->gateway.log_level);
     ioc_edge::SystemClock clock;
-    ioc_edge::Gateway gw(std::move(*s), clock);
+    ioc_edge::Gateway gw(std::move(*s), clock, ioc_edge::builtin_drivers());
     return gw.run();
   }
   return kExitUsage;

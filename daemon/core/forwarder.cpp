@@ -85,6 +85,19 @@ ForwarderStats Forwarder::stats() const {
   return stats_;
 }
 
+void Forwarder::continue_counters(const ForwarderStats& previous) {
+  std::lock_guard lk(stats_mu_);
+  stats_.messages_sent = previous.messages_sent;
+  stats_.readings_sent = previous.readings_sent;
+  stats_.bytes_sent = previous.bytes_sent;
+  stats_.publish_failures = previous.publish_failures;
+  stats_.rejected_messages = previous.rejected_messages;
+  stats_.rejected_readings = previous.rejected_readings;
+  stats_.last_rejection = previous.last_rejection;
+  stats_.connects = previous.connects;
+  stats_.connect_failures = previous.connect_failures;
+}
+
 void Forwarder::rewind(const RequeueResult& requeued) {
   Event e{Event::Rewind, 0, 0, {}, {}, 0, requeued};
   post(std::move(e));

@@ -118,6 +118,9 @@ class Forwarder {
   // disconnects (publishing "offline"). Unacknowledged records stay in the outbox.
   void stop(std::chrono::milliseconds drain);
   ForwarderStats stats() const;
+  // Before start(): counts on from a forwarder this one replaces (a reload that reconnects the
+  // uplink), so the totals in the status and the metrics do not fall back to zero.
+  void continue_counters(const ForwarderStats& previous);
   // Records made pending again by Outbox::requeue(): send them from `lowest_seq` on (per priority).
   void rewind(const RequeueResult& requeued);
   // How long since the forwarder thread last went round its loop (at least every second while

@@ -28,11 +28,7 @@ using outbox_sql::Stmt;
 
 namespace {
 
-// 1: one reading per row. 2: a row holds `n` readings, rowid = its last seq (ADD COLUMN n DEFAULT 1
-// turns a version-1 table into a valid version-2 one without rewriting it). 3: `state` (held),
-// `meta`, the `held` table; bodies written as BLOBs (old TEXT bodies read back as the same bytes).
-// 4: the highest seq in meta `seq` (new stores without AUTOINCREMENT).
-constexpr int kSchemaVersion = 4;
+using outbox_sql::kSchemaVersion;
 constexpr std::size_t kMaxHeldEntriesShown = 100;
 constexpr std::int64_t kHeadroomBytes = 16ll << 20;  // room above max_size for deletes and the gap event
 constexpr std::size_t kEvictChunk = 50000;

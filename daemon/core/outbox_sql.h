@@ -1,11 +1,17 @@
 #pragma once
-// Internal to the outbox (outbox.cpp, outbox_salvage.cpp): the only files with SQL in them.
+// Internal to the outbox (outbox.cpp, outbox_salvage.cpp, outbox_reader.cpp): the only files with SQL in them.
 #include <sqlite3.h>
 
 #include <cstdint>
 #include <string>
 
 namespace ioc_edge::outbox_sql {
+
+// PRAGMA user_version. 1: one reading per row. 2: a row holds `n` readings, rowid = its last seq
+// (ADD COLUMN n DEFAULT 1 turns a version-1 table into a valid version-2 one without rewriting it).
+// 3: `state` (held), `meta`, the `held` table; bodies written as BLOBs (old TEXT bodies read back as
+// the same bytes). 4: the highest seq in meta `seq` (new stores without AUTOINCREMENT).
+constexpr int kSchemaVersion = 4;
 
 // One row per message the IOC broker refused: its seqs, topic and reason (invariant 4).
 constexpr const char* kCreateHeld =

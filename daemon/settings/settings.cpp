@@ -159,6 +159,9 @@ void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<D
       }
     }
     r.finish();
+    std::ostringstream text;
+    text << toml::toml_formatter{*tbl};
+    s.section_text = text.str();
     out.push_back(std::move(s));
   }
 }

@@ -66,6 +66,9 @@ struct SourceSettings {
   std::chrono::milliseconds expected_every{0};
   const Driver* driver = nullptr;
   std::shared_ptr<const DriverConfig> config;
+  // The [[source]] table as read (keys in order, positions left out): a reload replaces a source
+  // whose table differs and leaves alone one whose table is the same.
+  std::string section_text;
 };
 
 struct Settings {

@@ -102,6 +102,15 @@ TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM, 
   // WatchdogSec=2s: pinged every second while the main loop, the outbox and the forwarder turn.
   REQUIRE(wait_until([&] { notified += notify.drain(); return notified.find("WATCHDOG=1") != std::string::npos; }, 5s));
   REQUIRE(wait_until([&] { return rig.backlog() > 100; }, 10s));
+  // systemctl reload: RELOADING=1, then READY=1 again once the file is read (unchanged here).
+  notified = notify.drain();
+  rig.daemon().signal(SIGHUP);
+  REQUIRE(wait_until([&] {
+    notified = notify.drain();
+    const auto reloading = notified.find("RELOADING=1");
+    return reloading != std::string::npos && notified.find("READY=1", reloading) != std::string::npos;
+  }, 10s));
+  CHECK_THAT(notified, Catch::Contains("reloaded: nothing changed"));
 
   auto st = run({"status", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
   CHECK(st.code == 0);
