@@ -136,7 +136,7 @@ RigOptions moderate_rate() {
 }  // namespace
 
 TEST_CASE("status port taken by another process: the daemon collects and forwards, and listens once the port is free",
-          "[integration][status]") {
+          "[integration][status][serial]") {
   DaemonRig rig;
   const int port = rig.status_port();
   PortHolder holder(port);
@@ -178,7 +178,7 @@ TEST_CASE("status port taken by another process: the daemon collects and forward
 }
 
 TEST_CASE("1,200 slow clients: readings keep being stored, the daemon's CPU and memory stay low, /status answers after",
-          "[integration][status]") {
+          "[integration][status][serial]") {
   // As many as in the measurement that opened the issue (92% of a core, +13 MB): more than the
   // daemon's descriptor limit below, so a server without a connection limit runs out of them.
   constexpr int kClients = 1200;
@@ -250,7 +250,7 @@ TEST_CASE("1,200 slow clients: readings keep being stored, the daemon's CPU and 
 }
 
 TEST_CASE("accept errors (no descriptor left) back off instead of spinning, and the API recovers by itself",
-          "[integration][status]") {
+          "[integration][status][serial]") {
   DaemonRig rig(moderate_rate());
   rig.start();
   REQUIRE(raise_fd_limit(512));

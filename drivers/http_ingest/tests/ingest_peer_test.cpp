@@ -358,7 +358,7 @@ TEST_CASE("keep-alive: many requests on one connection", "[integration][http-ing
   CHECK(rig.stored() == 500);
 }
 
-TEST_CASE("slow and greedy clients time out and cannot starve a fast one", "[integration][http-ingest]") {
+TEST_CASE("slow and greedy clients time out and cannot starve a fast one", "[integration][http-ingest][serial]") {
   // Dual-stack: the slow client comes from 127.0.0.1, the fast one from ::1, two addresses.
   Rig rig("request_timeout = \"2s\"\nmax_connections_per_address = 4\n", nullptr, "[::]");
   std::vector<int> slow;
