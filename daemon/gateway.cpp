@@ -17,6 +17,7 @@
 #include "core/log.h"
 #include "core/secret_file.h"
 #include "ops/reload.h"
+#include "ops/render.h"
 #include "ops/systemd_notify.h"
 #include "uplink_mqtt/mqtt_uplink.h"
 
@@ -92,7 +93,7 @@ bool Gateway::start(std::string& error) {
   if (!s.status.listen.empty()) {
     HttpLimits limits;  // the defaults: a handful of local callers, one small request each
     limits.name = "the status API";
-    limits.url_path = "/status";
+    limits.url_path = "/";  // the status page; /metrics, /status and /healthz beside it
     status_server_ = std::make_unique<HttpServer>(
         io_, HttpServer::immediate([this](const HttpRequest& r) { return handle_http(r.method, r.target); }), limits);
     if (!status_server_->listen(s.status.host, s.status.port, error)) return false;
@@ -386,100 +387,17 @@ std::string Gateway::heartbeat_json() const {
   return j.dump();
 }
 
-std::string Gateway::status_json() const {
-  const auto st = outbox_->stats();
-  const auto fw = forwarder_->stats();
-  const auto now = clock_.now_ms();
-  nlohmann::json by_prio = nlohmann::json::object();
-  for (int p = 0; p < kPriorityLevels; ++p) by_prio[std::string(to_string(static_cast<Priority>(p)))] = st.pending_by_prio[p];
-  nlohmann::json sources = nlohmann::json::array();
-  for (const auto& slot : sources_) {
-    const auto& c = *slot.counters;
-    const auto [error, error_ms] = c.last_error();
-    sources.push_back({{"name", slot.settings.name},
-                       {"type", slot.settings.type},
-                       {"priority", to_string(slot.settings.priority)},
-                       {"state", c.down ? "down" : "up"},
-                       {"last_error", error.empty() ? nlohmann::json(nullptr) : nlohmann::json(error)},
-                       {"last_error_at", error_ms ? nlohmann::json(format_rfc3339_ms(error_ms)) : nlohmann::json(nullptr)},
-                       {"produced", c.produced.load()},
-                       {"stored", c.stored.load()},
-                       {"refused", c.refused.load()},
-                       {"errors", c.errors.load()},
-                       {"overruns", c.overruns.load()},
-                       {"messages", c.messages.load()},
-                       {"redelivered", c.redelivered.load()},
-                       {"bad_input", c.bad_input()},
-                       {"last_stored", c.last_ok_ms ? nlohmann::json(format_rfc3339_ms(c.last_ok_ms)) : nlohmann::json(nullptr)}});
-  }
-  nlohmann::json j = {
-      {"version", IOC_EDGE_VERSION},
-      {"site", settings_.gateway.site},
-      {"province", settings_.gateway.province},
-      {"store", st.store},
-      {"now", format_rfc3339_ms(now)},
-      {"uptime_s", std::chrono::duration_cast<std::chrono::seconds>(clock_.steady() - started_).count()},
-      {"uplink",
-       {{"url", settings_.uplink.url},
-        {"state", to_string(fw.state)},
-        {"since", fw.state_since_ms ? nlohmann::json(format_rfc3339_ms(fw.state_since_ms)) : nlohmann::json(nullptr)},
-        {"last_error", fw.last_error},
-        {"connects", fw.connects},
-        {"connect_failures", fw.connect_failures},
-        {"messages_sent", fw.messages_sent},
-        {"readings_sent", fw.readings_sent},
-        {"bytes_sent", fw.bytes_sent},
-        {"publish_failures", fw.publish_failures},
-        {"mqtt_version", settings_.uplink.mqtt_version == 5 ? "5" : "3.1.1"},
-        {"rejected_messages", fw.rejected_messages},
-        {"rejected_readings", fw.rejected_readings},
-        {"last_rejection", fw.last_rejection.empty() ? nlohmann::json(nullptr) : nlohmann::json(fw.last_rejection)},
-        {"delivery_rate_bytes_per_s", std::round(fw.delivery_rate)},
-        {"backlog_budget_bytes", fw.backlog_budget},
-        {"inflight", fw.inflight}}},
-      {"backlog",
-       {{"readings", st.pending},
-        {"by_priority", by_prio},
-        {"oldest_age_s", st.oldest_age_ms / 1000.0},
-        {"last_seq", st.last_seq},
-        {"file_bytes", st.file_bytes},
-        {"max_bytes", settings_.buffer.max_size},
-        {"appended", st.appended},
-        {"removed", st.removed},
-        {"evicted", st.evicted},
-        {"refused", st.refused},
-        {"removing", st.removing},
-        {"commits", st.commits},
-        {"commit_latency_ms",
-         {{"count", st.acks}, {"p50", st.ack_p50_ms}, {"p99", st.ack_p99_ms}, {"max", st.ack_max_ms}}},
-        {"held", held_json(st.held)},
-        {"fault", st.fault.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.fault)},
-        {"corruption", st.corruption.empty() ? nlohmann::json(nullptr) : nlohmann::json(st.corruption)}}},
-      {"sources", sources},
-      {"config",
-       {{"file", settings_.file},
-        {"loaded_at", format_rfc3339_ms(reload_record_.loaded_at_ms)},
-        {"reloads", reload_record_.reloads},
-        {"reloads_refused", reload_record_.refused},
-        {"last_reload_at",
-         reload_record_.last_at_ms ? nlohmann::json(format_rfc3339_ms(reload_record_.last_at_ms)) : nlohmann::json(nullptr)},
-        {"last_reload", reload_record_.last_result.empty() ? nlohmann::json(nullptr)
-                                                            : nlohmann::json(reload_record_.last_result)}}},
-  };
-  return j.dump(2) + "\n";
+Snapshot Gateway::snapshot() const {
+  std::vector<SourceParts> parts;
+  parts.reserve(sources_.size());
+  for (const auto& slot : sources_) parts.push_back({slot.settings, *slot.counters});
+  auto snap = build_snapshot(settings_, *outbox_, *forwarder_, parts, clock_, started_);
+  const auto& r = reload_record_;
+  snap.config = {settings_.file, r.loaded_at_ms, r.reloads, r.refused, r.last_at_ms, r.last_result};
+  return snap;
 }
 
-nlohmann::json Gateway::held_json(std::int64_t readings) const {
-  nlohmann::json entries = nlohmann::json::array();
-  for (const auto& h : outbox_->held())
-    entries.push_back({{"first_seq", h.first_seq},
-                       {"last_seq", h.last_seq},
-                       {"readings", h.readings},
-                       {"topic", h.topic},
-                       {"reason", h.reason},
-                       {"at", format_rfc3339_ms(h.at_ms)}});
-  return {{"readings", readings}, {"messages", entries}};
-}
+std::string Gateway::status_json() const { return render_json(snapshot()); }
 
 HttpReply Gateway::handle_http(const std::string& method, const std::string& target) {
   const auto path = target.substr(0, target.find('?'));
@@ -491,21 +409,24 @@ HttpReply Gateway::handle_http(const std::string& method, const std::string& tar
     return {200, "application/json", nlohmann::json{{"requeued", res.readings}}.dump() + "\n"};
   }
   if (method != "GET") return {405, "text/plain", "only GET is supported here\n"};
+  return handle_ops(path);
+}
+
+// One snapshot per request, rendered as asked (daemon/ops/render.h).
+HttpReply Gateway::handle_ops(const std::string& path) const {
   if (path == "/healthz") {
-    const auto st = outbox_->stats();
-    if (!st.fault.empty()) return {503, "text/plain", "unhealthy: " + st.fault + "\n"};
-    if (st.held > 0) {
-      const auto held = outbox_->held();
-      return {503, "text/plain",
-              "unhealthy: the IOC broker refused " + std::to_string(st.held) + " readings" +
-                  (held.empty() ? std::string() : " (" + held.front().reason + " on " + held.front().topic + ")") +
-                  "; they are kept; fix the broker side or this office's topic settings, then run `ioc-edge outbox "
-                  "requeue`\n"};
-    }
-    return {200, "text/plain", "ok\n"};
+    const auto snap = snapshot();
+    if (snap.healthy()) return {200, "text/plain", "ok\n"};
+    std::string body;
+    for (const auto& p : snap.problems) body += "unhealthy: " + p + "\n";
+    return {503, "text/plain; charset=utf-8", body};
   }
-  if (path == "/status") return {200, "application/json", status_json()};
-  return {404, "text/plain", "not found; try /status or /healthz\n"};
+  if (path == "/status") return {200, "application/json", render_json(snapshot())};
+  if (path == "/metrics") return {200, std::string(kPrometheusContentType), render_prometheus(snapshot())};
+  if (path == "/" || path == "/index.html") return {200, std::string(kHtmlContentType), render_html(snapshot())};
+  return {404, "text/plain",
+          "not found; the status API serves GET / (status page), GET /metrics (Prometheus), GET /status (JSON), GET "
+          "/healthz and POST /outbox/requeue\n"};
 }
 
 }  // namespace ioc_edge

@@ -19,6 +19,7 @@
 #include "core/pipeline.h"
 #include "core/source.h"
 #include "http/http_server.h"
+#include "ops/snapshot.h"
 #include "settings/settings.h"
 
 namespace ioc_edge {
@@ -31,7 +32,9 @@ class Gateway {
   // Runs until SIGTERM/SIGINT. Returns the process exit code (docs/design.md section 6).
   int run();
 
-  // Exposed for tests.
+  // The daemon's state now (daemon/ops/snapshot.h): what the status API renders.
+  Snapshot snapshot() const;
+  // render_json(snapshot()): GET /status. Exposed for tests.
   std::string status_json() const;
 
   // The last reloads, for the status API (exposed for tests).
@@ -64,7 +67,7 @@ class Gateway {
   void stop();
   std::string heartbeat_json() const;
   HttpReply handle_http(const std::string& method, const std::string& target);
-  nlohmann::json held_json(std::int64_t readings) const;
+  HttpReply handle_ops(const std::string& path) const;  // GET /, /metrics, /status, /healthz
   void arm_watchdog();
   void arm_housekeeping();
   void wait_signal();

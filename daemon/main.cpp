@@ -1,5 +1,6 @@
 // ioc-edge: argv -> settings -> Gateway -> run. Exit codes (docs/design.md section 6): 0 ok,
-// 1 runtime failure, 2 bad usage, 78 invalid configuration (EX_CONFIG).
+// 1 runtime failure, 2 bad usage, 78 invalid configuration (EX_CONFIG); `status` has its own
+// (ops/status_client.h: 0 healthy, 1 not healthy, 2 unreachable).
 #include <malloc.h>
 
 #include <iostream>
@@ -17,6 +18,7 @@
 #include "settings/table_reader.h"
 #include "gateway.h"
 #include "ops/outbox_tool.h"
+#include "ops/status_client.h"
 #include "settings/settings.h"
 
 namespace {
@@ -79,56 +81,6 @@ int cmd_requeue(const std::string& address) {
   }
 }
 
-int cmd_status(const std::string& address, bool raw) {
-  try {
-    const auto res = ask_daemon(address, http::verb::get, "/status");
-    if (res.result() != http::status::ok) {
-      std::cerr << "ioc-edge status: the daemon answered " << res.result_int() << ": " << res.body();
-      return kExitFailure;
-    }
-    if (raw) {
-      std::cout << res.body();
-      return kExitOk;
-    }
-    const auto j = nlohmann::json::parse(res.body());
-    const auto& u = j["uplink"];
-    const auto& b = j["backlog"];
-    std::cout << "site " << j["site"].get<std::string>() << "  store " << j["store"].get<std::string>() << "  up "
-              << j["uptime_s"] << " s\n";
-    std::cout << "uplink   " << u["state"].get<std::string>() << " (" << u["url"].get<std::string>() << ")";
-    if (!u["last_error"].get<std::string>().empty()) std::cout << "  last error: " << u["last_error"].get<std::string>();
-    std::cout << "\n         sent " << u["readings_sent"] << " readings in " << u["messages_sent"] << " messages, "
-              << u["inflight"] << " in flight\n";
-    std::cout << "backlog  " << b["readings"] << " readings, oldest " << b["oldest_age_s"] << " s, "
-              << b["file_bytes"] << " bytes on disk, " << b["evicted"] << " evicted\n";
-    if (!b["fault"].is_null()) std::cout << "FAULT    " << b["fault"].get<std::string>() << "\n";
-    if (b.contains("corruption") && b["corruption"].is_string())
-      std::cout << "DAMAGED  " << b["corruption"].get<std::string>() << "\n";
-    if (b.contains("held") && b["held"]["readings"].get<std::int64_t>() > 0) {
-      std::cout << "REFUSED  the IOC broker refused " << b["held"]["readings"] << " readings; they are kept, not resent:\n";
-      for (const auto& h : b["held"]["messages"])
-        std::cout << "         seq " << h["first_seq"] << ".." << h["last_seq"] << " on " << h["topic"].get<std::string>()
-                  << ": " << h["reason"].get<std::string>() << "\n";
-      std::cout << "         fix the broker's ACL or limits (or this office's topics), then: ioc-edge outbox requeue\n";
-    }
-    for (const auto& s : j["sources"]) {
-      std::cout << "source   " << s["name"].get<std::string>() << " (" << s["type"].get<std::string>() << "): "
-                << (s["state"] == "down" ? "DOWN, " : "") << s["stored"] << " stored, " << s["refused"] << " refused, "
-                << s["errors"] << " errors";
-      if (s["last_error"].is_string()) {
-        std::cout << "; last error " << s["last_error"].get<std::string>();
-        if (s["last_error_at"].is_string()) std::cout << " at " << s["last_error_at"].get<std::string>();
-      }
-      std::cout << "\n";
-    }
-    return kExitOk;
-  } catch (const std::exception& e) {
-    std::cerr << "ioc-edge status: cannot reach the daemon at " << address << ": " << e.what()
-              << " (is it running? is [status] listen set?)\n";
-    return kExitFailure;
-  }
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -145,10 +97,13 @@ int main(int argc, char** argv) {
 
   std::string address;
   bool raw = false;
-  auto* status = app.add_subcommand("status", "show the running daemon's status (from its status API)");
+  auto* status = app.add_subcommand(
+      "status",
+      "show the running daemon's status (from its status API); exit 0 healthy, 1 not healthy (the problems are "
+      "printed), 2 the daemon cannot be reached");
   status->add_option("-c,--config", config, "read [status] listen from this file")->capture_default_str();
   status->add_option("-a,--address", address, "HOST:PORT of the status API (overrides the file)");
-  status->add_flag("--json", raw, "print the raw JSON");
+  status->add_flag("--json", raw, "print the raw JSON (GET /status); the same exit codes");
 
   auto* version = app.add_subcommand("version", "print the version");
 
@@ -243,7 +198,7 @@ int main(int argc, char** argv) {
       else
         address = "127.0.0.1:8787";
     }
-    return *requeue ? cmd_requeue(address) : cmd_status(address, raw);
+    return *requeue ? cmd_requeue(address) : ioc_edge::run_status_command(address, raw, std::cout, std::cerr);
   }
   if (*run) {
     // Each polling thread would get its own malloc arena that keeps freed memory resident; two

@@ -11,6 +11,9 @@ packages=(
   # tests and benchmarks
   catch2 libbenchmark-dev mosquitto mosquitto-clients openssl socat sqlite3 procps iproute2 curl
   python3 python3-jsonschema python3-pymodbus python3-serial python3-serial-asyncio
+  # the operations surface's tests: promtool and a real Prometheus scrape GET /metrics, headless
+  # Chromium loads the status page (tests/integration/ops_surface_test.cpp)
+  prometheus chromium
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -30,8 +33,11 @@ echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-# The packaged broker must not hold port 1883 or run as a service during tests and the demo.
-if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet mosquitto 2>/dev/null; then
-  systemctl stop mosquitto || true
-fi
+# The packaged broker must not hold port 1883 or run as a service during tests and the demo, nor
+# the packaged Prometheus port 9090 (the tests start their own, on free ports).
+for service in mosquitto prometheus; do
+  if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
+    systemctl stop "$service" || true
+  fi
+done
 echo "install-deps: done"

@@ -82,7 +82,11 @@ std::chrono::milliseconds Forwarder::stalled_for() const { return progress_.stal
 
 ForwarderStats Forwarder::stats() const {
   std::lock_guard lk(stats_mu_);
-  return stats_;
+  auto s = stats_;
+  if (s.down_since_ms != 0)
+    s.down_for_ms = std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::milliseconds>(clock_.steady() - stats_down_since_).count());
+  return s;
 }
 
 void Forwarder::continue_counters(const ForwarderStats& previous) {
@@ -116,6 +120,12 @@ void Forwarder::set_state(LinkState s) {
   std::lock_guard lk(stats_mu_);
   stats_.state = s;
   stats_.state_since_ms = clock_.now_ms();
+  if (s == LinkState::Up) {
+    stats_.down_since_ms = 0;
+  } else if (stats_.down_since_ms == 0) {  // down and connecting alternate while it is lost
+    stats_.down_since_ms = stats_.state_since_ms;
+    stats_down_since_ = clock_.steady();
+  }
   stats_.inflight = inflight_.size();
 }
 

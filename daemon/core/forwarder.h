@@ -93,6 +93,10 @@ struct ForwarderStats {
   LinkState state = LinkState::Down;
   std::string last_error;
   std::int64_t state_since_ms = 0;
+  // Not up since (wall clock, ms): when the link was lost, or when the forwarder started if it has
+  // not been up yet; 0 while up. down_for_ms is how long that is, on the steady clock.
+  std::int64_t down_since_ms = 0;
+  std::int64_t down_for_ms = 0;
   std::uint64_t messages_sent = 0;     // acknowledged by the broker
   std::uint64_t readings_sent = 0;
   std::uint64_t bytes_sent = 0;
@@ -222,6 +226,7 @@ class Forwarder {
 
   mutable std::mutex stats_mu_;
   ForwarderStats stats_;
+  std::chrono::steady_clock::time_point stats_down_since_{};  // stats_mu_; meaningful while stats_.down_since_ms != 0
   std::thread thread_;
 };
 

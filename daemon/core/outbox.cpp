@@ -245,6 +245,7 @@ bool Outbox::open_db(std::string& error) {
       const int p = key.back() - '0';
       if (p >= 0 && p < kPriorityLevels) pending_by_prio_[p] = counts.i64(1);
     }
+    load_bytes();
     Stmt meta_seq(db_, "SELECT value FROM meta WHERE key='seq'");
     if (meta_seq && meta_seq.step() == SQLITE_ROW) last_seq_ = meta_seq.i64(0);
     Stmt seq(db_, "SELECT seq FROM sqlite_sequence WHERE name='records'");  // stores made before schema 4
@@ -552,6 +553,7 @@ void Outbox::record_ack_latency(std::chrono::steady_clock::duration d) {
   const int b = std::clamp(static_cast<int>(std::ceil(4.0 * std::log2(static_cast<double>(us) / 50.0))), 0,
                            kLatencyBuckets - 1);
   latency_[b].fetch_add(1, std::memory_order_relaxed);
+  latency_sum_us_.fetch_add(us, std::memory_order_relaxed);
   auto prev = latency_max_us_.load(std::memory_order_relaxed);
   while (us > prev && !latency_max_us_.compare_exchange_weak(prev, us, std::memory_order_relaxed)) {
   }
@@ -594,6 +596,14 @@ OutboxStats Outbox::stats() const {
     s.pending_by_prio[p] = std::max<std::int64_t>(0, pending_by_prio_[p].load() - removing);
     s.pending += s.pending_by_prio[p];
     s.removing += removing;
+    // The tally covers the table, delivered records whose delete waits included; those are left
+    // out in proportion, so that bytes go to zero with the readings (exact when none waits).
+    const auto in_table = pending_by_prio_[p].load(), bytes = bytes_by_prio_[p].load();
+    s.bytes_by_prio[p] = bytes < 0      ? -1
+                         : in_table <= 0 ? 0
+                                         : static_cast<std::int64_t>(static_cast<double>(bytes) *
+                                                                     static_cast<double>(s.pending_by_prio[p]) /
+                                                                     static_cast<double>(in_table));
   }
   std::uint64_t counts[kLatencyBuckets];
   for (int b = 0; b < kLatencyBuckets; ++b) s.acks += counts[b] = latency_[b].load(std::memory_order_relaxed);
@@ -608,11 +618,17 @@ OutboxStats Outbox::stats() const {
     s.ack_p50_ms = percentile(0.5);
     s.ack_p99_ms = percentile(0.99);
     s.ack_max_ms = static_cast<double>(latency_max_us_.load()) / 1000.0;
+    s.ack_sum_ms = static_cast<double>(latency_sum_us_.load()) / 1000.0;
     s.ack_p50_ms = std::min(s.ack_p50_ms, s.ack_max_ms);
     s.ack_p99_ms = std::min(s.ack_p99_ms, s.ack_max_ms);
   }
   const auto oldest = oldest_at_ms_.load();
-  s.oldest_age_ms = oldest ? std::max<std::int64_t>(0, store_now() - oldest) : 0;
+  const auto store_time = store_now();
+  s.oldest_age_ms = oldest ? std::max<std::int64_t>(0, store_time - oldest) : 0;
+  for (int p = 0; p < kPriorityLevels; ++p) {
+    const auto at = oldest_at_ms_by_prio_[p].load();
+    s.oldest_age_ms_by_prio[p] = at ? std::max<std::int64_t>(0, store_time - at) : 0;
+  }
   s.held = held_;
   s.last_seq = last_seq_;
   s.file_bytes = file_bytes_;
@@ -721,6 +737,7 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
                           bool after_salvage) {
   const std::int64_t now = store_now();
   std::int64_t delta[kPriorityLevels] = {};
+  TallyChange tally;  // invariant 13
   std::int64_t removed_now = 0, held_delta = 0;
   std::int64_t first_seq = 0, last_seq = 0;
   int rc = SQLITE_OK;
@@ -762,17 +779,19 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
         seq += n;
         last_seq = seq;
         delta[static_cast<int>(row.prio)] += n;
+        tally.bytes[static_cast<int>(row.prio)] += static_cast<std::int64_t>(row.body.size());
       }
     }
     if (failed_step.empty() && !appends.empty() && !write_marks(appends, first_seq)) fail("write marks");
     if (failed_step.empty() && !removes.empty()) {
-      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n, state");
+      Stmt del(db_, "DELETE FROM records WHERE seq BETWEEN ? AND ? AND prio=? RETURNING n, state, length(body)");
       for (const auto& r : removes) {
         del.bind(1, r.first).bind(2, r.last).bind(3, static_cast<std::int64_t>(r.prio));
         std::int64_t n = 0;
         int step;
         while ((step = del.step()) == SQLITE_ROW) {
           n += del.i64(0);
+          tally.bytes[static_cast<int>(r.prio)] -= del.i64(2);
           // A copy sent before it was refused (after a rewind) was acknowledged after all.
           if (del.i64(1) != 0) held_delta -= del.i64(0);
         }
@@ -799,6 +818,8 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
         upd.bind(1, held_delta).bind(2, key);
         if (upd.step() != SQLITE_DONE) fail("update counters");
       }
+      for (int p = 0; p < kPriorityLevels; ++p) tally.readings[p] = delta[p];
+      if (failed_step.empty() && !write_bytes(tally)) fail("update counters");
       Stmt clk(db_, "UPDATE meta SET value = ? WHERE key = 'clock'");  // invariant 8: resumed from here
       clk.bind(1, now);
       if (failed_step.empty() && clk.step() != SQLITE_DONE) fail("update the store clock");
@@ -848,6 +869,7 @@ void Outbox::commit_batch(std::vector<QueuedAppend>& appends, std::vector<SeqRan
 
   ++commits_;
   progress_.mark(clock_);  // progress, for the watchdog
+  apply_bytes(tally);  // before the counts it is computed from change
   for (int p = 0; p < kPriorityLevels; ++p) pending_by_prio_[p] += delta[p];
   if (last_seq != 0) last_seq_ = last_seq;
   std::size_t n = 0;
@@ -987,6 +1009,12 @@ bool Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
       ok = upd.step() == SQLITE_DONE;
     }
   }
+  TallyChange tally;  // invariant 13
+  if (with_event) {
+    tally.readings[static_cast<int>(event->prio)] = event->count;
+    tally.bytes[static_cast<int>(event->prio)] = static_cast<std::int64_t>(event->body.size());
+    ok = ok && write_bytes(tally);
+  }
   std::string what;
   if (!end_transaction(ok, what)) {
     log_->error("cannot set aside the readings the IOC broker refused ({}): {}; they stay pending and are sent "
@@ -997,6 +1025,7 @@ bool Outbox::run_hold(const std::vector<SeqRange>& ranges, const std::string& to
   progress_.mark(clock_);
   held_ += held_now;
   if (with_event) {
+    apply_bytes(tally);
     pending_by_prio_[static_cast<int>(event->prio)] += event->count;
     last_seq_ = seq;
     notify_commit();  // the rejected event is new data for the forwarder
@@ -1067,6 +1096,56 @@ std::vector<HeldEntry> Outbox::held() const {
   return held_entries_;
 }
 
+// Invariant 13: a priority's byte tally is known when it was written with the count it goes with.
+void Outbox::load_bytes() {
+  std::int64_t bytes[kPriorityLevels], at[kPriorityLevels];
+  std::fill(std::begin(bytes), std::end(bytes), -1);
+  std::fill(std::begin(at), std::end(at), -1);
+  Stmt q(db_, "SELECT key, value FROM meta WHERE key LIKE 'bytes%'");
+  while (q && q.step() == SQLITE_ROW) {
+    const auto key = q.text(0);
+    const int p = key.back() - '0';
+    if (p < 0 || p >= kPriorityLevels) continue;
+    if (key.rfind("bytes_at.", 0) == 0)
+      at[p] = q.i64(1);
+    else if (key.rfind("bytes.", 0) == 0)
+      bytes[p] = q.i64(1);
+  }
+  for (int p = 0; p < kPriorityLevels; ++p) {
+    const auto readings = pending_by_prio_[p].load();
+    bytes_by_prio_[p] = readings <= 0 ? 0 : (bytes[p] >= 0 && at[p] == readings ? bytes[p] : -1);
+  }
+}
+
+std::int64_t Outbox::bytes_after(const TallyChange& change, int prio) const {
+  if (pending_by_prio_[prio].load() + change.readings[prio] <= 0) return 0;  // empty: the tally (re)starts
+  const auto known = bytes_by_prio_[prio].load();
+  return known < 0 ? -1 : std::max<std::int64_t>(0, known + change.bytes[prio]);
+}
+
+bool Outbox::write_bytes(const TallyChange& change) {
+  Stmt put(db_, "INSERT OR REPLACE INTO meta VALUES(?, ?)");
+  if (!put) return false;
+  for (int p = 0; p < kPriorityLevels; ++p) {
+    if (change.readings[p] == 0 && change.bytes[p] == 0) continue;
+    const auto bytes = bytes_after(change, p);
+    if (bytes < 0) continue;  // unknown until this priority empties
+    const std::string key = "bytes." + std::to_string(p), at_key = "bytes_at." + std::to_string(p);
+    put.bind(1, key).bind(2, bytes);
+    if (put.step() != SQLITE_DONE) return false;
+    put.reset();
+    put.bind(1, at_key).bind(2, pending_by_prio_[p].load() + change.readings[p]);
+    if (put.step() != SQLITE_DONE) return false;
+    put.reset();
+  }
+  return true;
+}
+
+void Outbox::apply_bytes(const TallyChange& change) {
+  for (int p = 0; p < kPriorityLevels; ++p)
+    if (change.readings[p] != 0 || change.bytes[p] != 0) bytes_by_prio_[p] = bytes_after(change, p);
+}
+
 void Outbox::refresh_stats_after_delete() {
   Stmt oldest(db_, "SELECT at, seq - n FROM records ORDER BY seq LIMIT 1");
   const int rc = oldest ? oldest.step() : SQLITE_ERROR;
@@ -1078,6 +1157,16 @@ void Outbox::refresh_stats_after_delete() {
     low_water_ = last_seq_;
   } else if (is_corrupt(sqlite3_extended_errcode(db_)) && corrupt_.empty()) {
     corrupt_ = errmsg();  // the head of the table is damaged; the low-water mark stays as it was
+  }
+  {  // invariant 13: one probe of the (prio, seq) index per priority
+    Stmt per_prio(db_,
+                  "SELECT (SELECT at FROM records WHERE prio=0 ORDER BY seq LIMIT 1),"
+                  " (SELECT at FROM records WHERE prio=1 ORDER BY seq LIMIT 1),"
+                  " (SELECT at FROM records WHERE prio=2 ORDER BY seq LIMIT 1),"
+                  " (SELECT at FROM records WHERE prio=3 ORDER BY seq LIMIT 1)");
+    static_assert(kPriorityLevels == 4);
+    if (per_prio && per_prio.step() == SQLITE_ROW)
+      for (int p = 0; p < kPriorityLevels; ++p) oldest_at_ms_by_prio_[p] = per_prio.i64(p);
   }
   std::int64_t pages = 0, free_pages = 0;
   Stmt pc(db_, "PRAGMA page_count");
@@ -1172,12 +1261,14 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
   const std::int64_t last = runs.back().last;
   bool ok = exec("BEGIN IMMEDIATE");
   std::int64_t deleted = 0, deleted_held = 0;
+  TallyChange tally;  // invariant 13
   if (ok) {
-    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?) RETURNING n, state");
+    Stmt del(db_, "DELETE FROM records WHERE prio=? AND seq<=? AND (?=0 OR at<?) RETURNING n, state, length(body)");
     del.bind(1, static_cast<std::int64_t>(prio)).bind(2, last).bind(3, at_before).bind(4, at_before);
     int step;
     while ((step = del.step()) == SQLITE_ROW) {
       deleted += del.i64(0);
+      tally.bytes[static_cast<int>(prio)] -= del.i64(2);
       if (del.i64(1) != 0) deleted_held += del.i64(0);
     }
     ok = step == SQLITE_DONE;
@@ -1211,6 +1302,12 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
       ok = upd.step() == SQLITE_DONE;
     }
   }
+  if (ok) {
+    tally.readings[static_cast<int>(prio)] -= deleted;
+    tally.readings[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(events.size());
+    for (const auto& e : events) tally.bytes[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(e.body.size());
+    ok = write_bytes(tally);
+  }
   std::string what;
   if (!end_transaction(ok, what)) {
     set_fault("cannot evict old data: " + what);
@@ -1219,6 +1316,7 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
   if (deleted != count)  // invariant 3: the event names exactly what was deleted
     log_->critical("eviction deleted {} records but its gap event names {}", deleted, count);
   progress_.mark(clock_);  // progress, for the watchdog
+  apply_bytes(tally);
   pending_by_prio_[static_cast<int>(prio)] -= deleted;
   pending_by_prio_[static_cast<int>(Priority::System)] += static_cast<std::int64_t>(events.size());
   last_seq_ = gap_seq;

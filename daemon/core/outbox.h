@@ -38,8 +38,8 @@
 //  4. After a crash every record not removed is pending again; the outbox keeps no lease state.
 //     Held records (the IOC broker refused them) are not read for sending; they still count
 //     against max_size, and open() makes them pending again, as requeue() does.
-//  5. Start-up reads only the meta table, one index probe, the held table (a few rows) and O(1)
-//     pragmas: no table scan.
+//  5. Start-up reads only the meta table, one index probe (and one per priority, invariant 13),
+//     the held table (a few rows) and O(1) pragmas: no table scan.
 //  6. On SQLITE_FULL / I/O errors a transaction is rolled back, its appends are refused with the
 //     error, nothing stored is touched, and new appends are refused without touching the disk until
 //     a probe (every second) succeeds. A failed fsync is never retried: the process exits and
@@ -91,6 +91,13 @@
 //     passed is left out of marks() and deleted (at most hourly, with a commit). Marks are not
 //     records: they hold no seq, never count against pending and are never evicted. A salvage
 //     (invariant 10) copies the readable ones.
+// 13. The status figures per priority cost no scan: readings are the meta rows `count.N`;
+//     payload bytes (the bodies' lengths) are the meta rows `bytes.N`, written in every
+//     transaction that changes `count.N`, with `bytes_at.N` = the `count.N` they go with. A store
+//     whose `bytes_at.N` disagrees with `count.N` (made before the tallies existed, or written by
+//     an older version since) shows that priority's bytes as unknown until its readings reach
+//     zero, when the tally restarts at 0 (also what corrects it, should it ever be off). The
+//     oldest age per priority is one probe of the (prio, seq) index each, after each write.
 //
 // Schema (PRAGMA user_version): 1 one reading per row; 2 adds `n` (readings per row); 3 adds
 // `state` (0 pending, 1 held), `meta` and the `held` table, and stores bodies as BLOBs; 4 keeps
@@ -194,7 +201,11 @@ struct OutboxStats {
   std::int64_t pending = 0;           // readings in the table (held ones included)
   std::int64_t held = 0;              // readings set aside because the IOC broker refused them
   std::int64_t pending_by_prio[kPriorityLevels] = {};
+  // Payload bytes of the pending readings per priority (held ones included; delivered ones whose
+  // delete waits are left out in proportion to their count); -1 while unknown (invariant 13).
+  std::int64_t bytes_by_prio[kPriorityLevels] = {};
   std::int64_t oldest_age_ms = 0;     // how long the oldest pending reading has waited (the store clock), 0 if none
+  std::int64_t oldest_age_ms_by_prio[kPriorityLevels] = {};  // the same per priority
   std::int64_t last_seq = 0;          // highest seq ever committed
   std::uint64_t file_bytes = 0;       // pages in use * page size
   std::uint64_t appended = 0;         // readings committed since start
@@ -206,6 +217,7 @@ struct OutboxStats {
   // How long appends waited for their commit (the acknowledgement latency producers see), since start.
   std::uint64_t acks = 0;
   double ack_p50_ms = 0, ack_p99_ms = 0, ack_max_ms = 0;
+  double ack_sum_ms = 0;              // of all `acks` latencies (a Prometheus summary's _sum)
   std::string fault;                  // empty when healthy
   std::string corruption;             // the last salvage of a damaged file (invariant 10), empty if none
 };
@@ -305,6 +317,17 @@ class Outbox {
   void enforce_limits();
   bool evict(Priority prio, std::size_t max_readings, std::int64_t at_before, const char* reason);
   void refresh_stats_after_delete();
+  // Invariant 13, in the open transaction: the byte tallies of the priorities whose readings change
+  // by `readings` (the meta `count.N` rows are written by the caller); bytes_after() is what
+  // apply_bytes() makes them once the transaction committed.
+  struct TallyChange {
+    std::int64_t readings[kPriorityLevels] = {};
+    std::int64_t bytes[kPriorityLevels] = {};
+  };
+  void load_bytes();  // at open, after the counts
+  bool write_bytes(const TallyChange& change);
+  void apply_bytes(const TallyChange& change);
+  std::int64_t bytes_after(const TallyChange& change, int prio) const;  // -1: still unknown
   bool run_hold(const std::vector<SeqRange>& ranges, const std::string& topic, const std::string& reason,
                 const std::optional<Envelope>& event);
   bool requeue_now(RequeueResult& out, std::string& error);
@@ -360,6 +383,8 @@ class Outbox {
   // Stats written by the writer thread.
   std::atomic<std::int64_t> pending_by_prio_[kPriorityLevels] = {};
   std::atomic<std::int64_t> oldest_at_ms_{0};  // the store clock at the oldest append
+  std::atomic<std::int64_t> oldest_at_ms_by_prio_[kPriorityLevels] = {};
+  std::atomic<std::int64_t> bytes_by_prio_[kPriorityLevels] = {};  // -1: unknown (invariant 13)
   // The store clock (invariant 8): its value at open and the steady time then.
   std::int64_t store_clock_base_ = 0;
   std::chrono::steady_clock::time_point store_clock_steady_{};
@@ -383,6 +408,7 @@ class Outbox {
   static constexpr int kLatencyBuckets = 96;
   std::atomic<std::uint64_t> latency_[kLatencyBuckets] = {};
   std::atomic<std::int64_t> latency_max_us_{0};
+  std::atomic<std::int64_t> latency_sum_us_{0};
   RateLimit evict_log_{std::chrono::seconds(60)};
 
   std::thread thread_;

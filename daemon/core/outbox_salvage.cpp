@@ -145,6 +145,7 @@ bool Outbox::salvage() {
   std::int64_t cursor = low_water_;  // seqs at or below it had all left the table
   std::vector<SeqRun> lost;
   std::int64_t counts[kPriorityLevels] = {};
+  std::int64_t bytes[kPriorityLevels] = {};  // invariant 13: the salvaged file's tallies are exact
   std::int64_t salvaged = 0, rows = 0, probes = 0;
   Stmt ins(dst, "INSERT INTO records(seq, n, prio, kind, at, source, body, meta) VALUES(?,?,?,?,?,?,?,?)");
   if (!ins) return fail(std::string("cannot prepare: ") + sqlite3_errmsg(dst));
@@ -159,6 +160,7 @@ bool Outbox::salvage() {
     ins.reset();
     if (!ok) return false;
     counts[r.prio] += r.n;
+    bytes[r.prio] += static_cast<std::int64_t>(r.body.size());
     salvaged += r.n;
     cursor = r.seq;
     if (++rows % kCopyBatch == 0) {
@@ -227,6 +229,7 @@ bool Outbox::salvage() {
     ins.reset();
     if (!ok) return fail(std::string("cannot write ") + tmp + ": " + sqlite3_errmsg(dst));
     counts[static_cast<int>(e.prio)] += static_cast<std::int64_t>(e.count);
+    bytes[static_cast<int>(e.prio)] += static_cast<std::int64_t>(e.body.size());
   }
   {  // Invariant 12: the readable marks go with the records (a damaged marks table loses only marks).
     Stmt get(db_, "SELECT key, value, expires, first, last FROM marks");
@@ -259,7 +262,9 @@ bool Outbox::salvage() {
     };
     bool ok = put(std::string("store"), store_uuid_) && put(std::string("clock"), now) &&
               put(std::string("seq"), seq) && put(std::string("held"), 0);
-    for (int p = 0; p < kPriorityLevels && ok; ++p) ok = put("count." + std::to_string(p), counts[p]);
+    for (int p = 0; p < kPriorityLevels && ok; ++p)
+      ok = put("count." + std::to_string(p), counts[p]) && put("bytes." + std::to_string(p), bytes[p]) &&
+           put("bytes_at." + std::to_string(p), counts[p]);
     if (!ok || !outbox_sql::exec(dst, "COMMIT"))
       return fail(std::string("cannot finish ") + tmp + ": " + sqlite3_errmsg(dst));
   }

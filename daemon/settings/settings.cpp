@@ -16,6 +16,8 @@ namespace ioc_edge {
 
 namespace {
 
+constexpr std::size_t kMaxTitleBytes = 200;
+
 void read_gateway(TableReader& r, GatewaySettings& g) {
   if (auto v = r.string("site", true)) {
     if (!valid_id(*v)) r.error_at_key("site", "\"" + *v + "\" " + std::string(id_rule()));
@@ -109,6 +111,7 @@ void read_status(TableReader& r, StatusSettings& s) {
       s.port = std::stoi(m[2].str());
     }
   }
+  s.link_down_after = r.duration_or("link_down_after", s.link_down_after, std::chrono::seconds(1));
   r.finish();
 }
 
@@ -138,6 +141,9 @@ void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<D
     const auto type = r.string("type", true);
     const auto p = r.enum_or("priority", "normal", {"low", "normal", "high"});
     s.priority = p == "low" ? Priority::Low : p == "high" ? Priority::High : Priority::Normal;
+    s.title = r.string_or("title", "");
+    if (s.title.size() > kMaxTitleBytes)
+      r.error_at_key("title", "must be at most " + std::to_string(kMaxTitleBytes) + " bytes (a name for the status page)");
     if (type) {
       s.type = *type;
       auto it = std::find_if(drivers.begin(), drivers.end(), [&](const Driver& d) { return d.type == *type; });

@@ -56,12 +56,15 @@ struct StatusSettings {
   std::string listen = "127.0.0.1:8787";  // empty: no status server
   std::string host;                       // parsed from listen
   int port = 8787;
+  // The IOC link counts as a problem (/healthz, `ioc-edge status`) once it has been down this long.
+  std::chrono::milliseconds link_down_after = std::chrono::minutes(15);
 };
 
 struct SourceSettings {
   std::string name;
   std::string type;
   Priority priority = Priority::Normal;
+  std::string title;  // a display name for people (the status page), e.g. "Trạm bơm Cầu Rào"; may be empty
   // How often good data is expected (the stale-source watch); zero: not watched.
   std::chrono::milliseconds expected_every{0};
   const Driver* driver = nullptr;

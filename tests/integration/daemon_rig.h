@@ -27,6 +27,7 @@ struct RigOptions {
   std::string extra_gateway;          // lines appended to [gateway]
   std::string extra_buffer;           // lines for [buffer]
   std::string extra_uplink;           // lines appended to [uplink]
+  std::string extra_status;           // lines appended to [status]
   std::string sources = "[[source]]\nname = \"tram-bom-1\"\ntype = \"generator\"\nrate = 500\npoints = 4\n";
 };
 
@@ -65,7 +66,7 @@ class DaemonRig {
         << certs_.client_key << "\"\n";
     c << "reconnect_min = \"50ms\"\nreconnect_max = \"500ms\"\nheartbeat = \"2s\"\n"
       << "connect_timeout = \"2s\"\nkeepalive = \"5s\"\n" << opts_.extra_uplink << "\n"
-      << "[status]\nlisten = \"127.0.0.1:" << status_port_ << "\"\n\n" << opts_.sources;
+      << "[status]\nlisten = \"127.0.0.1:" << status_port_ << "\"\n" << opts_.extra_status << "\n" << opts_.sources;
     return c.str();
   }
 
