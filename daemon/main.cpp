@@ -16,6 +16,7 @@
 #include "drivers/modbus/modbus_probe.h"
 #include "settings/table_reader.h"
 #include "gateway.h"
+#include "ops/report.h"
 #include "settings/settings.h"
 
 namespace {
@@ -158,6 +159,18 @@ int main(int argc, char** argv) {
   requeue->add_option("-c,--config", config, "read [status] listen from this file")->capture_default_str();
   requeue->add_option("-a,--address", address, "HOST:PORT of the status API (overrides the file)");
 
+  ioc_edge::ReportArgs report_args;
+  auto* report = app.add_subcommand(
+      "report", "the data-update report from the hourly roll-ups (reads them only; fine while the daemon runs)");
+  report->add_option("--from", report_args.from, "first day, YYYY-MM-DD")->required();
+  report->add_option("--to", report_args.to, "last day, YYYY-MM-DD (included)")->required();
+  report->add_option("--format", report_args.format, "text, csv, json or html")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "csv", "json", "html"}));
+  report->add_option("--utc-offset", report_args.utc_offset,
+                     "the days' UTC offset, e.g. +07:00 (default: [report] utc_offset, +07:00)");
+  report->add_option("-c,--config", config, "read data_dir, site and [report] from this file")->capture_default_str();
+
   auto* modbus = app.add_subcommand("modbus", "Modbus tools");
   ioc_edge::modbus::ProbeOptions probe_opts;
   std::string probe_timeout = "1s", parity = "none";
@@ -204,6 +217,11 @@ int main(int argc, char** argv) {
     std::cout << check_file << ": ok (site " << s->gateway.site << ", " << s->sources.size() << " sources, uplink "
               << s->uplink.url << ")\n";
     return kExitOk;
+  }
+  if (*report) {
+    auto s = load(config);
+    if (!s) return kExitConfig;
+    return ioc_edge::run_report(*s, report_args, std::cout, std::cerr);
   }
   if (*status || *requeue) {
     if (address.empty()) {
