@@ -52,7 +52,8 @@ Gateway::Gateway(Settings settings, const Clock& clock, const std::vector<Driver
       log_(logger("gateway")),
       signals_(io_, SIGTERM, SIGINT, SIGHUP),
       watchdog_timer_(io_),
-      housekeeping_timer_(io_) {
+      housekeeping_timer_(io_),
+      ops_timer_(io_) {
   const auto& g = settings_.gateway;
   if (!g.unit_code.empty() || !g.agency_code.empty() || !g.name.empty()) {
     nlohmann::json org = nlohmann::json::object();
@@ -105,6 +106,7 @@ bool Gateway::start(std::string& error) {
     sources_.push_back(std::move(slot));
   }
   for (auto& slot : sources_) slot.source->start();
+  start_ops_watch();
   log_->info("site {} (province {}), topics under {}, {} sources, buffer {} (sync {}), uplink {}", s.gateway.site,
              s.gateway.province, s.gateway.topic_prefix, sources_.size(), oo.path, s.buffer.sync_full ? "full" : "normal",
              s.uplink.url);
@@ -177,6 +179,7 @@ bool Gateway::make_source(const SourceSettings& ss, std::unique_ptr<SourceCounte
 }
 
 void Gateway::stop() {
+  stop_ops_watch();
   for (auto it = sources_.rbegin(); it != sources_.rend(); ++it)
     if (it->source) it->source->stop();
   if (forwarder_) forwarder_->stop(std::chrono::seconds(5));
@@ -347,6 +350,73 @@ void Gateway::arm_housekeeping() {
     malloc_trim(0);
     arm_housekeeping();
   });
+}
+
+void Gateway::start_ops_watch() {
+  RollupStoreOptions ro;
+  ro.path = settings_.gateway.data_dir + "/rollups.db";
+  ro.retention = settings_.report.retention;
+  ro.sync_full = settings_.buffer.sync_full;
+  std::string error;
+  rollup_store_ = RollupStore::open(ro, clock_, error);
+  if (!rollup_store_)  // statistics, not data: the gateway goes on without them
+    log_->error("hourly roll-ups are off (ioc-edge report will miss this time): {}", error);
+  const auto watched = std::count_if(sources_.begin(), sources_.end(),
+                                     [](const SourceSlot& s) { return s.settings.expected_every.count() > 0; });
+  log_->info("{} of {} sources watched for stale data (expected_every); hourly roll-ups in {}", watched,
+             sources_.size(), ro.path);
+  stale_watch_ = std::make_unique<StaleWatch>(clock_);
+  rollup_tracker_ = std::make_unique<RollupTracker>(clock_);
+  next_rollup_write_ = clock_.steady() + settings_.report.write_every;
+  // Evictions happen on the outbox's thread; the tracker lives on this one.
+  outbox_->set_on_evict([this](const std::map<std::string, std::int64_t>& per_source) {
+    boost::asio::post(io_, [this, per_source] {
+      if (rollup_tracker_) rollup_tracker_->note_dropped(per_source);
+    });
+  });
+  arm_ops_tick();
+}
+
+void Gateway::arm_ops_tick() {
+  ops_timer_.expires_after(std::chrono::seconds(1));
+  ops_timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    ops_tick();
+    arm_ops_tick();
+  });
+}
+
+std::vector<SourceView> Gateway::source_views() {
+  std::vector<SourceView> views;
+  views.reserve(sources_.size());
+  for (auto& slot : sources_)
+    views.push_back({slot.settings.name, slot.settings.expected_every, slot.counters.get(), slot.sink.get()});
+  return views;
+}
+
+void Gateway::ops_tick() {
+  const auto views = source_views();
+  stale_watch_->tick(views);
+  rollup_tracker_->tick(views, forwarder_ && forwarder_->stats().state == LinkState::Up);
+  if (clock_.steady() < next_rollup_write_) return;
+  next_rollup_write_ = clock_.steady() + settings_.report.write_every;
+  auto delta = rollup_tracker_->take();
+  if (rollup_store_) rollup_store_->submit(std::move(delta));
+}
+
+// Counts up to now and writes what was counted, before the sources and the uplink stop.
+void Gateway::stop_ops_watch() {
+  if (!rollup_tracker_) return;
+  ops_timer_.cancel();
+  if (outbox_) outbox_->set_on_evict(nullptr);
+  rollup_tracker_->tick(source_views(), forwarder_ && forwarder_->stats().state == LinkState::Up);
+  if (rollup_store_) {
+    rollup_store_->submit(rollup_tracker_->take());
+    rollup_store_->stop();
+  }
+  rollup_tracker_.reset();
+  rollup_store_.reset();
+  stale_watch_.reset();
 }
 
 int Gateway::run() {

@@ -20,6 +20,9 @@
 #include "core/source.h"
 #include "http/http_server.h"
 #include "ops/snapshot.h"
+#include "ops/rollup_store.h"
+#include "ops/rollup_tracker.h"
+#include "ops/stale_watch.h"
 #include "settings/settings.h"
 
 namespace ioc_edge {
@@ -71,6 +74,13 @@ class Gateway {
   void arm_watchdog();
   void arm_housekeeping();
   void wait_signal();
+  // The stale-source watch and the hourly roll-ups (daemon/ops/): one tick a second on this
+  // thread, over the sources configured at that moment; roll-ups written once a minute.
+  void start_ops_watch();
+  void arm_ops_tick();
+  void ops_tick();
+  void stop_ops_watch();
+  std::vector<SourceView> source_views();
 
   Settings settings_;
   const Clock& clock_;
@@ -80,6 +90,7 @@ class Gateway {
   boost::asio::signal_set signals_;
   boost::asio::steady_timer watchdog_timer_;
   boost::asio::steady_timer housekeeping_timer_;
+  boost::asio::steady_timer ops_timer_;
   std::chrono::steady_clock::time_point started_;
   std::unique_ptr<DataDirLock> lock_;  // first acquired, last released
   std::unique_ptr<Outbox> outbox_;
@@ -87,6 +98,10 @@ class Gateway {
   std::unique_ptr<Forwarder> forwarder_;
   std::unique_ptr<HttpServer> status_server_;
   std::vector<SourceSlot> sources_;
+  std::unique_ptr<StaleWatch> stale_watch_;
+  std::unique_ptr<RollupTracker> rollup_tracker_;
+  std::unique_ptr<RollupStore> rollup_store_;  // null when its file cannot be used (logged)
+  std::chrono::steady_clock::time_point next_rollup_write_{};
   std::string org_json_;
   PipelineLimits pipeline_limits_;
   std::string uplink_files_digest_;  // of the uplink's TLS and password files when it was opened

@@ -19,6 +19,7 @@
 #include "gateway.h"
 #include "ops/outbox_tool.h"
 #include "ops/status_client.h"
+#include "ops/report.h"
 #include "settings/settings.h"
 
 namespace {
@@ -132,6 +133,18 @@ int main(int argc, char** argv) {
   peek->add_option("--readings", tool.readings, "readings to show per record")->capture_default_str();
   oexport->add_option("-o,--output", tool.output, "file to create (never overwritten); default: standard output");
 
+  ioc_edge::ReportArgs report_args;
+  auto* report = app.add_subcommand(
+      "report", "the data-update report from the hourly roll-ups (reads them only; fine while the daemon runs)");
+  report->add_option("--from", report_args.from, "first day, YYYY-MM-DD")->required();
+  report->add_option("--to", report_args.to, "last day, YYYY-MM-DD (included)")->required();
+  report->add_option("--format", report_args.format, "text, csv, json or html")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"text", "csv", "json", "html"}));
+  report->add_option("--utc-offset", report_args.utc_offset,
+                     "the days' UTC offset, e.g. +07:00 (default: [report] utc_offset, +07:00)");
+  report->add_option("-c,--config", config, "read data_dir, site and [report] from this file")->capture_default_str();
+
   auto* modbus = app.add_subcommand("modbus", "Modbus tools");
   ioc_edge::modbus::ProbeOptions probe_opts;
   std::string probe_timeout = "1s", parity = "none";
@@ -189,6 +202,11 @@ int main(int argc, char** argv) {
     if (*ostats) return ioc_edge::outbox_stats(tool, std::cout, std::cerr);
     if (*peek) return ioc_edge::outbox_peek(tool, std::cout, std::cerr);
     return ioc_edge::outbox_export(tool, *s, std::cout, std::cerr);
+  }
+  if (*report) {
+    auto s = load(config);
+    if (!s) return kExitConfig;
+    return ioc_edge::run_report(*s, report_args, std::cout, std::cerr);
   }
   if (*status || *requeue) {
     if (address.empty()) {

@@ -564,6 +564,11 @@ void Outbox::set_on_commit(std::function<void()> fn) {
   on_commit_ = std::move(fn);
 }
 
+void Outbox::set_on_evict(std::function<void(const std::map<std::string, std::int64_t>&)> fn) {
+  std::lock_guard lk(mu_);
+  on_evict_ = std::move(fn);
+}
+
 void Outbox::commit_soon() {
   std::lock_guard lk(mu_);
   if (soon_ || queued_appends_.empty()) return;
@@ -1325,6 +1330,14 @@ bool Outbox::evict(Priority prio, std::size_t max_readings, std::int64_t at_befo
     refresh_held();
   }
   notify_commit();  // the gap event is new data for the forwarder
+  {
+    std::function<void(const std::map<std::string, std::int64_t>&)> cb;
+    {
+      std::lock_guard lk(mu_);
+      cb = on_evict_;
+    }
+    if (cb) cb(per_source);
+  }
   evicted_ += static_cast<std::uint64_t>(deleted);
   std::uint64_t suppressed = 0;
   if (evict_log_.allow(suppressed))

@@ -115,6 +115,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -276,6 +277,9 @@ class Outbox {
 
   // Called on the writer thread after each transaction that added records.
   void set_on_commit(std::function<void()> fn);
+  // Called on the writer thread after an eviction committed, with the readings it dropped per
+  // source as its gap event counts them (the hourly roll-ups). Must not block.
+  void set_on_evict(std::function<void(const std::map<std::string, std::int64_t>&)> fn);
 
   OutboxStats stats() const;
   const std::string& store_uuid() const { return store_uuid_; }
@@ -375,6 +379,7 @@ class Outbox {
   bool soon_ = false;   // commit_soon(): commit the appends that wait now
   std::deque<std::function<void()>> tasks_;
   std::function<void()> on_commit_;
+  std::function<void(const std::map<std::string, std::int64_t>&)> on_evict_;  // guarded by mu_
   bool stopping_ = false;
   bool exited_ = false;  // the writer thread has left its loop: nothing queued will run
   std::string fault_;                 // guarded by mu_

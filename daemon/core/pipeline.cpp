@@ -20,10 +20,16 @@ std::int64_t wall_ms() {
 
 }  // namespace
 
-SourcePipeline::Tally SourcePipeline::tally(const std::vector<Reading>& readings) {
-  Tally t;
-  for (const auto& r : readings) ++(r.quality == Quality::Bad ? t.bad : t.good);
-  return t;
+void SourcePipeline::tally(const std::vector<Reading>& readings, Tally& t, std::vector<std::int64_t>& good_ts) {
+  for (const auto& r : readings) {
+    if (r.quality == Quality::Bad) {
+      ++t.bad;
+      continue;
+    }
+    ++t.good;
+    // Consecutive readings of one poll share their ts: one entry for them.
+    if (good_ts.empty() || good_ts.back() != r.ts_ms) good_ts.push_back(r.ts_ms);
+  }
 }
 
 std::string invalid_reason(const Reading& r) {
@@ -124,7 +130,13 @@ void SourcePipeline::store(const std::string& source, std::vector<Reading> readi
     refuse_invalid(readings.size(), why, done);
     return;
   }
-  append(std::move(records), readings.size(), std::move(done), {}, kind == Kind::Data ? tally(readings) : Tally{});
+  Tally t;
+  if (kind == Kind::Data) {
+    std::vector<std::int64_t> good_ts;
+    tally(readings, t, good_ts);
+    t.good_runs = GoodTimes::runs_of(good_ts);
+  }
+  append(std::move(records), readings.size(), std::move(done), {}, std::move(t));
 }
 
 bool SourcePipeline::frame(const std::string& source, std::vector<Reading>& readings, Kind kind, Priority prio,
@@ -187,12 +199,12 @@ void SourcePipeline::push_batch(Batch batch, std::function<void(const SinkResult
     return;
   }
   Tally t;
-  for (const auto& g : batch.groups)
-    if (g.kind == Kind::Data) {
-      const auto gt = tally(g.readings);
-      t.good += gt.good;
-      t.bad += gt.bad;
-    }
+  {
+    std::vector<std::int64_t> good_ts;
+    for (const auto& g : batch.groups)
+      if (g.kind == Kind::Data) tally(g.readings, t, good_ts);
+    t.good_runs = GoodTimes::runs_of(good_ts);
+  }
   for (auto& m : batch.marks) {
     if (m.key.empty() || m.key.size() > kMaxMarkKeyBytes || m.value.size() > kMaxMarkValueBytes) {
       refuse_invalid(n, "a mark must have a key of 1-256 bytes and a value of at most 64 KiB", done);
@@ -200,7 +212,7 @@ void SourcePipeline::push_batch(Batch batch, std::function<void(const SinkResult
     }
     m.key = mark_prefix() + m.key;
   }
-  append(std::move(records), n, std::move(done), std::move(batch.marks), t);
+  append(std::move(records), n, std::move(done), std::move(batch.marks), std::move(t));
 }
 
 std::optional<std::vector<Mark>> SourcePipeline::marks(std::string_view prefix) {
@@ -215,7 +227,7 @@ std::optional<std::vector<Mark>> SourcePipeline::marks(std::string_view prefix) 
 void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done,
                             std::vector<Mark> marks, Tally t) {
   counters_.produced += n;
-  outbox_.append(std::move(records), [this, n, t, done = std::move(done)](const AppendResult& res) {
+  outbox_.append(std::move(records), [this, n, t = std::move(t), done = std::move(done)](const AppendResult& res) {
     SinkResult out;
     if (res.status == AppendStatus::Committed) {
       const auto now = wall_ms();
@@ -223,7 +235,10 @@ void SourcePipeline::append(std::vector<NewRecord> records, std::size_t n, std::
       counters_.last_ok_ms = now;
       counters_.good += t.good;
       counters_.bad += t.bad;
-      if (t.good > 0) counters_.last_good_ms = now;
+      if (t.good > 0) {
+        counters_.last_good_ms = now;
+        counters_.good_times.add(t.good_runs);
+      }
       out = {SinkStatus::Stored, {}, res.first_seq, res.last_seq};
       report_refused();  // storage takes data again: tell the IOC what it could not take
     } else {

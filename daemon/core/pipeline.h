@@ -25,9 +25,11 @@ struct PipelineLimits {
   std::size_t blob_bytes = 4 << 20;     // the uplink's blob_max_bytes
 };
 
-// Data readings by quality: bad ones, and the others (good or uncertain: a value arrived).
+// Data readings by quality: bad ones, and the others (good or uncertain: a value arrived), with
+// when the good ones were measured (SourceCounters::good_times).
 struct QualityTally {
   std::uint64_t good = 0, bad = 0;
+  std::vector<GoodTimes::Run> good_runs;
 };
 
 class SourcePipeline final : public Sink {
@@ -54,7 +56,7 @@ class SourcePipeline final : public Sink {
   std::string mark_prefix() const { return source_ + "/"; }
   void refuse_invalid(std::size_t readings, const std::string& why, const std::function<void(const SinkResult&)>& done);
   using Tally = QualityTally;
-  static Tally tally(const std::vector<Reading>& readings);
+  static void tally(const std::vector<Reading>& readings, Tally& t, std::vector<std::int64_t>& good_ts);
   void append(std::vector<NewRecord> records, std::size_t n, std::function<void(const SinkResult&)> done,
               std::vector<Mark> marks = {}, Tally t = {});
 

@@ -6,7 +6,9 @@
 // learns, through the callback, when they are durable (committed to the outbox) or refused, so a
 // source with a sender (MQTT, HTTP, files) acknowledges only what is stored, and a source without
 // one counts what was refused.
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -15,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -96,6 +99,52 @@ class Sink {
   virtual void hurry() {}
 };
 
+// When the good data readings a source stored were measured (their ts), as runs: readings less
+// than kJoinMs apart make one run. The completeness count (daemon/ops/rollup_tracker.h) looks only
+// at longer gaps, so a run is all it needs of a busy source. The pipeline adds a committed batch's
+// runs on the outbox thread; the main thread takes them about every second. At most kMaxRuns wait
+// between takes: more widen the last one (a burst of old data is not read as gaps).
+class GoodTimes {
+ public:
+  struct Run {
+    std::int64_t first_ms = 0, last_ms = 0;
+  };
+  static constexpr std::int64_t kJoinMs = 1500;  // gaps shorter than 1.5 x the shortest expected_every (1 s)
+  static constexpr std::size_t kMaxRuns = 256;
+
+  // `ts_ms` sorted in place and joined into runs.
+  static std::vector<Run> runs_of(std::vector<std::int64_t>& ts_ms) {
+    std::sort(ts_ms.begin(), ts_ms.end());
+    std::vector<Run> out;
+    for (const auto t : ts_ms) {
+      if (!out.empty() && t - out.back().last_ms < kJoinMs)
+        out.back().last_ms = t;
+      else
+        out.push_back({t, t});
+    }
+    return out;
+  }
+  void add(const std::vector<Run>& runs) {
+    std::lock_guard lk(mu_);
+    for (const auto& r : runs) {
+      if (runs_.size() < kMaxRuns) {
+        runs_.push_back(r);
+        continue;
+      }
+      runs_.back().first_ms = std::min(runs_.back().first_ms, r.first_ms);
+      runs_.back().last_ms = std::max(runs_.back().last_ms, r.last_ms);
+    }
+  }
+  std::vector<Run> take() {
+    std::lock_guard lk(mu_);
+    return std::exchange(runs_, {});
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<Run> runs_;
+};
+
 // Counters every source keeps; shown in the status API.
 struct SourceCounters {
   std::atomic<std::uint64_t> produced{0};  // readings handed to the sink
@@ -112,6 +161,7 @@ struct SourceCounters {
   // No good reading for 3x the source's expected_every (source_stale sent); since when.
   std::atomic<bool> stale{false};
   std::atomic<std::int64_t> stale_since_ms{0};
+  GoodTimes good_times;  // when the good readings were measured, for the hourly roll-ups
   std::atomic<bool> down{false};           // the device or peer is not answering (source_down sent)
   std::atomic<std::uint64_t> messages{0};    // messages taken from a sender (MQTT publishes, requests, files)
   std::atomic<std::uint64_t> redelivered{0}; // of those, sent again by the sender (not acknowledged before)
@@ -164,6 +214,9 @@ class Source {
 // A driver's parsed section. Each driver derives its own config struct from it.
 struct DriverConfig {
   virtual ~DriverConfig() = default;
+  // How often a source that polls produces data (its shortest schedule); zero for sources that
+  // are sent data. The default of `[[source]] expected_every` (the stale-source watch).
+  virtual std::chrono::milliseconds poll_interval() const { return {}; }
 };
 
 // A parsed source as a driver's cross-source check sees it.

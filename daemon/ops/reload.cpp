@@ -29,6 +29,8 @@ ReloadPlan plan_reload(const Settings& running, const Settings& next, bool uplin
   differs(p.restart_needed, "[buffer] sync", b0.sync_full, b1.sync_full);
   differs(p.restart_needed, "[buffer] commit_interval", b0.commit_interval, b1.commit_interval);
   differs(p.restart_needed, "[status] listen", running.status.listen, next.status.listen);
+  // The roll-up file is opened with its retention; the report's offset and write interval apply.
+  differs(p.restart_needed, "[report] retention", running.report.retention, next.report.retention);
   const auto &u0 = running.uplink, &u1 = next.uplink;
   // The buffer merges records up to these sizes from the moment it opens.
   differs(p.restart_needed, "[uplink] batch_max_readings", u0.batch_max_readings, u1.batch_max_readings);

@@ -115,6 +115,23 @@ void read_status(TableReader& r, StatusSettings& s) {
   r.finish();
 }
 
+void read_report(TableReader& r, ReportSettings& rep) {
+  rep.retention = r.duration_or("retention", rep.retention, std::chrono::hours(24));
+  rep.write_every = r.duration_or("write_every", rep.write_every, std::chrono::seconds(1));
+  if (rep.write_every > std::chrono::hours(1))
+    r.error_at_key("write_every", "must be at most 1h: a crash loses the counts not yet written");
+  if (auto v = r.string("utc_offset")) {
+    if (const auto m = parse_offset_minutes(*v))
+      rep.utc_offset_minutes = *m;
+    else
+      r.error_at_key("utc_offset", "\"" + *v + "\" is not a UTC offset like \"+07:00\", \"-03:30\" or \"Z\"");
+  }
+  r.finish();
+}
+
+// The smallest expected_every: the watch looks once a second.
+constexpr std::chrono::milliseconds kMinExpectedEvery{1000};
+
 void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<Driver>& drivers,
                   std::vector<SourceSettings>& out) {
   std::set<std::string> names;
@@ -144,6 +161,9 @@ void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<D
     s.title = r.string_or("title", "");
     if (s.title.size() > kMaxTitleBytes)
       r.error_at_key("title", "must be at most " + std::to_string(kMaxTitleBytes) + " bytes (a name for the status page)");
+    // Read here, with the keys every source has, so that no driver sees it as unknown.
+    const bool every_given = tbl->get("expected_every") != nullptr;
+    s.expected_every = r.duration_or("expected_every", std::chrono::milliseconds(0), kMinExpectedEvery);
     if (type) {
       s.type = *type;
       auto it = std::find_if(drivers.begin(), drivers.end(), [&](const Driver& d) { return d.type == *type; });
@@ -162,6 +182,9 @@ void read_sources(const toml::array& arr, Diagnostics& diag, const std::vector<D
       } else {
         s.driver = &*it;
         s.config = it->parse(r);
+        // Polled sources are watched at their schedule; sources that are sent data only when asked.
+        if (!every_given && s.config && s.config->poll_interval().count() > 0)
+          s.expected_every = std::max(s.config->poll_interval(), kMinExpectedEvery);
       }
     }
     r.finish();
@@ -202,6 +225,10 @@ LoadResult parse(const toml::table& root, const std::string& name, const std::ve
     const auto* t = section("status", false);
     TableReader r(t ? *t : empty, diag, "[status] ");
     read_status(r, s.status);
+  }
+  if (const auto* t = section("report", false)) {
+    TableReader r(*t, diag, "[report] ");
+    read_report(r, s.report);
   }
   if (const auto* arr = top.array("source")) read_sources(*arr, diag, drivers, s.sources);
   for (const auto& d : drivers) {

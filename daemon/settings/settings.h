@@ -60,12 +60,22 @@ struct StatusSettings {
   std::chrono::milliseconds link_down_after = std::chrono::minutes(15);
 };
 
+// The hourly roll-ups and `ioc-edge report` (daemon/ops/rollup_store.h, daemon/ops/report.h).
+struct ReportSettings {
+  std::chrono::milliseconds retention = std::chrono::hours(24 * 400);  // roll-ups older than this are deleted
+  // How often the counts are written to <data_dir>/rollups.db: one small commit each (flash wear);
+  // a crash loses at most this much of them.
+  std::chrono::milliseconds write_every = std::chrono::minutes(1);
+  int utc_offset_minutes = 7 * 60;  // the report's dates are days at this offset (Vietnam: +07:00)
+};
+
 struct SourceSettings {
   std::string name;
   std::string type;
   Priority priority = Priority::Normal;
   std::string title;  // a display name for people (the status page), e.g. "Trạm bơm Cầu Rào"; may be empty
-  // How often good data is expected (the stale-source watch); zero: not watched.
+  // How often good data is expected (the stale-source watch, completeness in the report); zero:
+  // not watched. Default: the driver's poll_interval(), at least 1 s.
   std::chrono::milliseconds expected_every{0};
   const Driver* driver = nullptr;
   std::shared_ptr<const DriverConfig> config;
@@ -80,6 +90,7 @@ struct Settings {
   BufferSettings buffer;
   UplinkSettings uplink;
   StatusSettings status;
+  ReportSettings report;
   std::vector<SourceSettings> sources;
 };
 

@@ -77,6 +77,26 @@ std::optional<std::chrono::milliseconds> parse_duration(std::string_view text) {
   return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(total_ms)));
 }
 
+std::optional<int> parse_offset_minutes(std::string_view text) {
+  if (text == "Z" || text == "UTC") return 0;
+  if (text.size() < 3 || (text[0] != '+' && text[0] != '-')) return std::nullopt;
+  const auto two = [&](std::size_t at, int& out) {
+    if (at + 2 > text.size() || !std::isdigit(static_cast<unsigned char>(text[at])) ||
+        !std::isdigit(static_cast<unsigned char>(text[at + 1])))
+      return false;
+    out = (text[at] - '0') * 10 + (text[at + 1] - '0');
+    return true;
+  };
+  int h = 0, m = 0;
+  if (!two(1, h)) return std::nullopt;
+  std::size_t at = 3;
+  if (at < text.size() && text[at] == ':') ++at;
+  if (at < text.size() && (!two(at, m) || at + 2 != text.size())) return std::nullopt;
+  if (at == text.size() && text.size() != 3) return std::nullopt;  // "+07:" has no minutes
+  if (h > 14 || m > 59 || h * 60 + m > 14 * 60) return std::nullopt;
+  return (text[0] == '-' ? -1 : 1) * (h * 60 + m);
+}
+
 std::optional<std::uint64_t> parse_size(std::string_view text) {
   std::size_t j = 0;
   while (j < text.size() && (std::isdigit(static_cast<unsigned char>(text[j])) || text[j] == '.')) ++j;

@@ -47,6 +47,8 @@ class Diagnostics {
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 // "2GiB", "512MB", "100KiB", "4096B", "4096" -> bytes.
 std::optional<std::uint64_t> parse_size(std::string_view text);
+// "+07:00", "-03:30", "+0700", "+07", "Z", "UTC" -> minutes east of UTC (at most 14 hours).
+std::optional<int> parse_offset_minutes(std::string_view text);
 // The closest of `candidates` to `word`, if close enough to be a likely typo.
 std::optional<std::string> did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 

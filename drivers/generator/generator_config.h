@@ -1,5 +1,8 @@
 #pragma once
+#include <algorithm>
 #include <chrono>
+#include <cmath>
+#include <cstdint>
 #include <memory>
 #include <string>
 
@@ -19,6 +22,12 @@ struct Config final : DriverConfig {
   std::chrono::milliseconds tick{10};    // how often a slice of readings is produced
   std::uint64_t blob_size = 0;           // bytes of a synthetic snapshot (point "snapshot"); 0 = none
   std::chrono::milliseconds blob_every{10000};
+
+  // A reading every 1/rate seconds, made on ticks.
+  std::chrono::milliseconds poll_interval() const override {
+    const auto per_reading = std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(1000.0 / rate)));
+    return std::max(tick, per_reading);
+  }
 };
 
 // The synthetic snapshot's bytes: every byte value, in an order a test can check (byte i is

@@ -53,6 +53,8 @@ struct Config final : DriverConfig {
   bool verify_hostname = true;
   std::uint64_t max_body = 16ull << 20;
   Mapping mapping;
+
+  std::chrono::milliseconds poll_interval() const override { return every; }
 };
 
 std::unique_ptr<DriverConfig> parse_config(TableReader& section);

@@ -1,6 +1,7 @@
 #pragma once
 // The `modbus` source's configuration: one device (a unit id behind a TCP address or a serial line)
 // and its points. See drivers/modbus/README.md for every key.
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -64,6 +65,14 @@ struct Config final : DriverConfig {
   int max_registers = 125;     // per request (the protocol allows 125)
   int max_bits = 2000;         // per request for coils / discrete inputs (the protocol allows 2000)
   std::vector<Point> points;
+
+  // The shortest schedule among the points (each its own `every`, or the device's).
+  std::chrono::milliseconds poll_interval() const override {
+    if (points.empty()) return every;
+    auto shortest = std::chrono::milliseconds::max();
+    for (const auto& p : points) shortest = std::min(shortest, p.every.count() > 0 ? p.every : every);
+    return shortest;
+  }
 };
 
 std::unique_ptr<DriverConfig> parse_config(TableReader& section);

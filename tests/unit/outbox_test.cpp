@@ -1165,3 +1165,26 @@ TEST_CASE("a store made before marks existed gets the table at open", "[outbox][
   REQUIRE(p.get_future().get().status == AppendStatus::Committed);
   CHECK(ob->marks("a/").size() == 1);
 }
+
+TEST_CASE("an eviction tells its listener the readings it dropped per source, as its gap event counts them",
+          "[outbox][eviction][rollups]") {
+  test::TempDir dir;
+  test::FakeClock clock;
+  OutboxOptions o{dir.file("o.db")};
+  o.max_age_ms = 60'000;
+  auto ob = open(o, clock);
+  std::mutex mu;
+  std::map<std::string, std::int64_t> dropped;
+  ob->set_on_evict([&](const std::map<std::string, std::int64_t>& per_source) {
+    std::lock_guard lk(mu);
+    for (const auto& [source, n] : per_source) dropped[source] += n;
+  });
+  append_sync(*ob, records(3, Priority::Normal, "tram-bom-1"));
+  append_sync(*ob, records(2, Priority::Normal, "mot-cua"));
+  clock.advance(70s);
+  append_sync(*ob, records(1));
+  ob->flush();
+  REQUIRE(test::wait_until([&] { return ob->stats().evicted == 5; }, 10s));
+  std::lock_guard lk(mu);
+  CHECK(dropped == std::map<std::string, std::int64_t>{{"mot-cua", 2}, {"tram-bom-1", 3}});
+}

@@ -238,3 +238,48 @@ TEST_CASE("a batch of several groups and marks is one transaction; an invalid re
   CHECK(rig.pipeline->marks("idem/k2").value().empty());
   CHECK(rig.counters.stored == 5);
 }
+
+TEST_CASE("stored data readings are counted good or bad, and the good ones' times kept as runs", "[pipeline][stale]") {
+  Rig rig(PipelineLimits{});
+  auto batch = readings(6);
+  // Measured at 0, 0.5, 1.2 s (one run: less than 1.5 s apart), then 5 s and 5.1 s; one bad.
+  const std::int64_t t0 = 1795903799500;
+  const std::int64_t ts[] = {t0, t0 + 500, t0 + 1200, t0 + 5000, t0 + 5100, t0 + 9000};
+  for (std::size_t i = 0; i < batch.size(); ++i) batch[i].ts_ms = ts[i];
+  batch[5].quality = Quality::Bad;
+  batch[5].value = std::monostate{};
+  batch[5].error = "timeout";
+  REQUIRE(rig.push(std::move(batch)).status == SinkStatus::Stored);
+  CHECK(rig.counters.good == 5);
+  CHECK(rig.counters.bad == 1);
+  CHECK(rig.counters.last_good_ms > 0);
+  const auto runs = rig.counters.good_times.take();
+  REQUIRE(runs.size() == 2);
+  CHECK(runs[0].first_ms == t0);
+  CHECK(runs[0].last_ms == t0 + 1200);
+  CHECK(runs[1].first_ms == t0 + 5000);
+  CHECK(runs[1].last_ms == t0 + 5100);
+  CHECK(rig.counters.good_times.take().empty());
+  // Only bad readings: no run, no last_good_ms change.
+  const auto before = rig.counters.last_good_ms.load();
+  auto bad = readings(2);
+  for (auto& r : bad) {
+    r.quality = Quality::Bad;
+    r.value = std::monostate{};
+    r.error = "exception 2";
+  }
+  REQUIRE(rig.push(std::move(bad)).status == SinkStatus::Stored);
+  CHECK(rig.counters.bad == 3);
+  CHECK(rig.counters.last_good_ms == before);
+  CHECK(rig.counters.good_times.take().empty());
+}
+
+TEST_CASE("good times kept between takes are bounded: past the limit the last run widens", "[pipeline][stale]") {
+  GoodTimes g;
+  for (std::int64_t i = 0; i < static_cast<std::int64_t>(GoodTimes::kMaxRuns) + 10; ++i)
+    g.add({{i * 10'000, i * 10'000}});
+  const auto runs = g.take();
+  REQUIRE(runs.size() == GoodTimes::kMaxRuns);
+  CHECK(runs.back().first_ms == static_cast<std::int64_t>(GoodTimes::kMaxRuns - 1) * 10'000);
+  CHECK(runs.back().last_ms == static_cast<std::int64_t>(GoodTimes::kMaxRuns + 9) * 10'000);
+}

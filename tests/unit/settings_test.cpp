@@ -181,3 +181,68 @@ TEST_CASE("the shipped configuration and every example load cleanly", "[settings
     CHECK(res.settings);
   }
 }
+
+TEST_CASE("expected_every: a key of every source, defaulting to the poll interval of polled sources",
+          "[settings][stale]") {
+  using std::chrono::milliseconds;
+  using namespace std::chrono_literals;
+  const std::string head = "[gateway]\nsite = \"s\"\nprovince = \"p\"\n[uplink]\nurl = \"mqtt://127.0.0.1:1883\"\n";
+  const auto every_of = [&](const std::string& source) {
+    auto res = load(head + source);
+    INFO(res.diagnostics.format());
+    REQUIRE(res.settings);
+    return res.settings->sources.at(0).expected_every;
+  };
+  // generator: the interval between readings, at least 1 s.
+  CHECK(every_of("[[source]]\nname = \"g\"\ntype = \"generator\"\nrate = 200\n") == 1s);
+  CHECK(every_of("[[source]]\nname = \"g\"\ntype = \"generator\"\nrate = 0.1\n") == 10s);
+  CHECK(every_of("[[source]]\nname = \"g\"\ntype = \"generator\"\nrate = 0.5\ntick = \"3s\"\n") == 3s);
+  // modbus: the shortest schedule among its points.
+  const std::string modbus = "[[source]]\nname = \"m\"\ntype = \"modbus\"\nurl = \"tcp://127.0.0.1:502\"\nevery = \"30s\"\n";
+  CHECK(every_of(modbus + "  [[source.point]]\n  name = \"a\"\n  address = 0\n  every = \"1m\"\n"
+                          "  [[source.point]]\n  name = \"b\"\n  address = 1\n  every = \"15m\"\n") == 60s);
+  CHECK(every_of(modbus + "  [[source.point]]\n  name = \"a\"\n  address = 0\n  every = \"10s\"\n"
+                          "  [[source.point]]\n  name = \"b\"\n  address = 1\n") == 10s);
+  CHECK(every_of(modbus + "  [[source.point]]\n  name = \"a\"\n  address = 0\n  every = \"200ms\"\n") == 1s);
+  // http-poll: every.
+  CHECK(every_of("[[source]]\nname = \"h\"\ntype = \"http-poll\"\nurl = \"http://127.0.0.1:8080/x\"\nevery = \"15m\"\n"
+                 "point = \"x\"\n") == 15min);
+  // Sources that are sent data are not watched unless they say so; an explicit value wins.
+  CHECK(every_of("[[source]]\nname = \"q\"\ntype = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\ntopics = [\"a/#\"]\n") ==
+        0ms);
+  CHECK(every_of("[[source]]\nname = \"q\"\ntype = \"mqtt\"\nurl = \"mqtt://127.0.0.1:1883\"\ntopics = [\"a/#\"]\n"
+                 "expected_every = \"5m\"\n") == 5min);
+  CHECK(every_of("[[source]]\nname = \"g\"\ntype = \"generator\"\nrate = 200\nexpected_every = \"1h\"\n") == 1h);
+}
+
+TEST_CASE("expected_every errors name the file, line and column; [report] keys are checked", "[settings][stale]") {
+  const auto out = report(replace(kValid, "points = 4", "points = 4\nexpected_every = \"500ms\""));
+  CHECK_THAT(out, Catch::Contains("f.toml:14:18: source \"tram-bom-1\": expected_every: must be at least 1000 ms, got \"500ms\""));
+  const auto out2 = report(replace(kValid, "points = 4", "points = 4\nexpected_every = 5"));
+  CHECK_THAT(out2, Catch::Contains("f.toml:14:18: source \"tram-bom-1\": expected_every: expected a duration string"));
+  const auto out3 = report(replace(kValid, "points = 4", "points = 4\nexpected_evry = \"5s\""));
+  CHECK_THAT(out3, Catch::Contains("f.toml:14:1: source \"tram-bom-1\": unknown key 'expected_evry'"));
+
+  auto ok = load(std::string(kValid) + "\n[report]\nretention = \"800d\"\nutc_offset = \"+05:30\"\nwrite_every = \"5m\"\n");
+  INFO(ok.diagnostics.format());
+  REQUIRE(ok.settings);
+  CHECK(ok.settings->report.retention == std::chrono::hours(24 * 800));
+  CHECK(ok.settings->report.utc_offset_minutes == 330);
+  CHECK(ok.settings->report.write_every == std::chrono::minutes(5));
+  auto defaults = load(kValid);
+  REQUIRE(defaults.settings);
+  CHECK(defaults.settings->report.retention == std::chrono::hours(24 * 400));
+  CHECK(defaults.settings->report.utc_offset_minutes == 420);
+  CHECK(defaults.settings->report.write_every == std::chrono::minutes(1));
+  const auto bad = report(std::string(kValid) + "\n[report]\nutc_offset = \"Asia/Ho_Chi_Minh\"\nwrite_every = \"2h\"\n");
+  CHECK_THAT(bad, Catch::Contains("[report] utc_offset: \"Asia/Ho_Chi_Minh\" is not a UTC offset"));
+  CHECK_THAT(bad, Catch::Contains("[report] write_every: must be at most 1h"));
+  CHECK(parse_offset_minutes("+07:00") == 420);
+  CHECK(parse_offset_minutes("-03:30") == -210);
+  CHECK(parse_offset_minutes("+0700") == 420);
+  CHECK(parse_offset_minutes("+07") == 420);
+  CHECK(parse_offset_minutes("Z") == 0);
+  CHECK_FALSE(parse_offset_minutes("+07:"));
+  CHECK_FALSE(parse_offset_minutes("+15:00"));
+  CHECK_FALSE(parse_offset_minutes("7"));
+}

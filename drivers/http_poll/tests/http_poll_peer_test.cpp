@@ -503,8 +503,10 @@ TEST_CASE("http-poll in the daemon: what the IOC sees, readings then source_down
     return json_reply(kSummaryV1, {{"ETag", "\"v1\""}});
   });
   RigOptions o;
+  // The document does not change (304): nothing new is stored after the first poll, so the
+  // default expected_every (the poll interval) would call the source stale within seconds.
   o.sources = "[[source]]\nname = \"yte\"\ntype = \"http-poll\"\nurl = \"" + server.url("/api") + "\"\n" + kFast + kRecords +
-              "unit = \"ca\"\n";
+              "unit = \"ca\"\nexpected_every = \"1h\"\n";
   DaemonRig rig(o);
   rig.start();
   auto& c = rig.collector();
