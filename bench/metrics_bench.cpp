@@ -47,7 +47,7 @@ SourceSnapshot bench_source(int i) {
 
 Snapshot bench_snapshot(int sources) {
   Snapshot s;
-  s.version = "0.6.0";
+  s.version = "0.7.0";
   s.site = "bk-cho-don";
   s.province = "thai-nguyen";
   s.org_name = "UBND xã Chợ Đồn";
