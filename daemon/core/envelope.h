@@ -131,6 +131,8 @@ std::vector<std::pair<std::string, std::string>> blob_meta_pairs(std::string_vie
 
 // SHA-256 of `bytes`, 64 lowercase hex digits (OpenSSL).
 std::string sha256_hex(std::string_view bytes);
+// Base64 (RFC 4648, with padding) of `bytes` (OpenSSL).
+std::string base64(std::string_view bytes);
 
 // The metadata event of a blob record, sent before its bytes under both MQTT versions (MQTT 3.1.1
 // has no user properties): a batch on {prefix}/event/{source} holding one reading with the blob's

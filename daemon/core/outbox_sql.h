@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <string>
 
+#include "core/sqlite_util.h"
+
 namespace ioc_edge::outbox_sql {
 
 // PRAGMA user_version. 1: one reading per row. 2: a row holds `n` readings, rowid = its last seq
@@ -26,63 +28,9 @@ constexpr const char* kCreateMarks =
     "CREATE TABLE IF NOT EXISTS marks(key TEXT PRIMARY KEY, value BLOB NOT NULL, expires INTEGER NOT NULL,"
     " first INTEGER NOT NULL DEFAULT 0, last INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID";
 
-// RAII prepared statement.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  explicit operator bool() const { return s_ != nullptr; }
-  sqlite3_stmt* get() const { return s_; }
-  Stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  // SQLITE_STATIC: the string must outlive the step; temporaries are refused at compile time.
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind(int i, std::string&& v) = delete;
-  Stmt& bind_blob(int i, const std::string& v) {
-    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    return *this;
-  }
-  Stmt& bind_blob(int i, std::string&& v) = delete;
-  Stmt& bind_null(int i) {
-    sqlite3_bind_null(s_, i);
-    return *this;
-  }
-  int step() { return sqlite3_step(s_); }
-  void reset() {
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
-  // TEXT and BLOB values alike, byte for byte (schema-2 bodies are TEXT, schema-3 ones BLOBs).
-  std::string bytes(int col) const {
-    const auto* p = static_cast<const char*>(sqlite3_column_blob(s_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
-
-
-inline bool is_corrupt(int rc) {
-  rc &= 0xFF;
-  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
-}
-
-inline bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
+using sqlite::exec;
+using sqlite::is_corrupt;
+using sqlite::Stmt;
 
 // Schema 4 of a new store (docs in outbox.h), inside the caller's transaction.
 inline bool create_schema(sqlite3* db) {

@@ -41,14 +41,6 @@ std::string grouped(std::int64_t n) {
   return n < 0 ? "-" + s : s;
 }
 
-std::string base64(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(bytes.data()), static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
-
 // One export line for a message the daemon would publish.
 void write_line(std::ostream& out, const Message& m, bool batched, bool held) {
   out << "{\"topic\":" << nlohmann::json(m.topic).dump();

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/reading.h"
+#include "ops/render.h"
 #include "settings/settings.h"
 
 namespace ioc_edge {
@@ -75,20 +76,6 @@ std::string pct_text(double p) {
   o.precision(2);
   o << p << "%";
   return o.str();
-}
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::string csv_field(const std::string& s) {

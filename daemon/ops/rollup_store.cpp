@@ -11,6 +11,7 @@
 #include <set>
 
 #include "core/log.h"
+#include "core/sqlite_util.h"
 
 namespace ioc_edge {
 
@@ -33,48 +34,9 @@ constexpr const char* kSchema =
     " until INTEGER NOT NULL, PRIMARY KEY(source, since)) WITHOUT ROWID;"
     "PRAGMA user_version=1;";
 
-// A prepared statement that finalizes itself.
-class Stmt {
- public:
-  Stmt(sqlite3* db, const char* sql) {
-    if (sqlite3_prepare_v2(db, sql, -1, &s_, nullptr) != SQLITE_OK) s_ = nullptr;
-  }
-  ~Stmt() { sqlite3_finalize(s_); }
-  Stmt(const Stmt&) = delete;
-  Stmt& operator=(const Stmt&) = delete;
-  explicit operator bool() const { return s_ != nullptr; }
-  Stmt& bind(int i, std::int64_t v) {
-    sqlite3_bind_int64(s_, i, v);
-    return *this;
-  }
-  Stmt& bind(int i, const std::string& v) {
-    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
-    return *this;
-  }
-  int step() { return s_ ? sqlite3_step(s_) : SQLITE_MISUSE; }
-  // Runs to the end; true on SQLITE_DONE. Ready to be bound again.
-  bool run() {
-    const bool ok = step() == SQLITE_DONE;
-    sqlite3_reset(s_);
-    sqlite3_clear_bindings(s_);
-    return ok;
-  }
-  std::int64_t i64(int col) const { return sqlite3_column_int64(s_, col); }
-  std::string text(int col) const {
-    const auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, col));
-    return p ? std::string(p, static_cast<std::size_t>(sqlite3_column_bytes(s_, col))) : std::string();
-  }
-
- private:
-  sqlite3_stmt* s_ = nullptr;
-};
-
-bool exec(sqlite3* db, const char* sql) { return sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK; }
-
-bool is_corrupt(int rc) {
-  rc &= 0xFF;
-  return rc == SQLITE_CORRUPT || rc == SQLITE_NOTADB;
-}
+using sqlite::exec;
+using sqlite::is_corrupt;
+using sqlite::Stmt;
 
 // "<path>.corrupt-20261201T104700Z", never an existing file.
 std::string aside_name(const std::string& path, std::int64_t now_ms) {

@@ -9,18 +9,6 @@ using namespace ioc_edge::test;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string output;
-};
-
-Run run(std::vector<std::string> args, const TempDir& dir) {
-  args.insert(args.begin(), ioc_edge_binary());
-  const auto log = dir.file("cli-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()) + ".log");
-  const int code = run_to_exit(args, log, 30s);
-  return {code, DaemonRig::read_log(log)};
-}
-
 // A datagram socket standing in for systemd's NOTIFY_SOCKET.
 class NotifySocket {
  public:
@@ -53,20 +41,20 @@ TEST_CASE("check-config exits 0 on a valid file and 78 with FILE:LINE:COL on an 
   TempDir dir;
   const auto good = dir.file("good.toml");
   write_file(good, "[gateway]\nsite = \"s\"\nprovince = \"p\"\n[uplink]\nurl = \"mqtt://127.0.0.1:1883\"\n");
-  auto ok = run({"check-config", good}, dir);
+  auto ok = run_cli({"check-config", good}, dir);
   CHECK(ok.code == 0);
   CHECK_THAT(ok.output, Catch::Contains("ok"));
 
   const auto bad = dir.file("bad.toml");
   write_file(bad, "[gateway]\nsite = \"s\"\nprovnce = \"p\"\n[uplink]\nurl = 5\n[buffer]\nsync = \"sometimes\"\n");
-  auto res = run({"check-config", bad}, dir);
+  auto res = run_cli({"check-config", bad}, dir);
   CHECK(res.code == 78);
   CHECK_THAT(res.output, Catch::Contains(bad + ":1:1: [gateway] missing required key 'province'"));
   CHECK_THAT(res.output, Catch::Contains(bad + ":3:1: [gateway] unknown key 'provnce' (did you mean 'province'?)"));
   CHECK_THAT(res.output, Catch::Contains(bad + ":5:7: [uplink] url: expected a string, got an integer"));
   CHECK_THAT(res.output, Catch::Contains(bad + ":7:8: [buffer] sync: \"sometimes\" is not one of"));
 
-  auto missing = run({"check-config", dir.file("nope.toml")}, dir);
+  auto missing = run_cli({"check-config", dir.file("nope.toml")}, dir);
   CHECK(missing.code == 78);
   CHECK_THAT(missing.output, Catch::Contains("cannot read the configuration file"));
 }
@@ -75,16 +63,16 @@ TEST_CASE("run refuses an invalid file with exit 78 and the same messages", "[in
   TempDir dir;
   const auto bad = dir.file("bad.toml");
   write_file(bad, "[gateway]\nsite = \"s\"\nprovince = \"p\"\n[uplink]\nurl = \"mqtt://127.0.0.1:1883\"\nmax_inflight = 0\n");
-  auto res = run({"run", "-c", bad}, dir);
+  auto res = run_cli({"run", "-c", bad}, dir);
   CHECK(res.code == 78);
   CHECK_THAT(res.output, Catch::Contains(bad + ":6:16: [uplink] max_inflight: must be 1..65535, got 0"));
 }
 
 TEST_CASE("bad usage exits 2, version exits 0", "[integration][cli]") {
   TempDir dir;
-  CHECK(run({"frobnicate"}, dir).code == 2);
-  CHECK(run({"check-config"}, dir).code == 2);
-  auto v = run({"version"}, dir);
+  CHECK(run_cli({"frobnicate"}, dir).code == 2);
+  CHECK(run_cli({"check-config"}, dir).code == 2);
+  auto v = run_cli({"version"}, dir);
   CHECK(v.code == 0);
   CHECK_THAT(v.output, Catch::StartsWith("ioc-edge "));
 }
@@ -112,10 +100,10 @@ TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM, 
   }, 10s));
   CHECK_THAT(notified, Catch::Contains("reloaded: nothing changed"));
 
-  auto st = run({"status", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
+  auto st = run_cli({"status", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
   CHECK(st.code == 0);
   CHECK_THAT(st.output, Catch::Contains("backlog") && Catch::Contains("readings") && Catch::Contains("tram-bom-1"));
-  auto js = run({"status", "--json", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
+  auto js = run_cli({"status", "--json", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
   const auto status_json = nlohmann::json::parse(js.output);
   CHECK(status_json["backlog"]["readings"].get<int>() > 0);
   CHECK(status_json["sources"][0]["state"] == "up");
@@ -129,7 +117,7 @@ TEST_CASE("under systemd: READY after start-up, STOPPING and exit 0 on SIGTERM, 
   CHECK(rig.last_seq_on_disk() > 100);
   CHECK(DaemonRig::query_int(rig.tmp().file("data/outbox.db"), "SELECT coalesce(sum(n), 0) FROM records") == rig.last_seq_on_disk());
 
-  auto down = run({"status", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
+  auto down = run_cli({"status", "--address", "127.0.0.1:" + std::to_string(rig.status_port())}, rig.tmp());
   CHECK(down.code == 2);  // unreachable (1 is "not healthy")
   CHECK_THAT(down.output, Catch::Contains("cannot reach the daemon"));
 }

@@ -3,6 +3,9 @@
 // (Collector), optionally a TCP proxy to cut the link, and the real ioc-edge binary as a process.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <atomic>
 #include <csignal>
 #include <set>
 #include <sstream>
@@ -221,5 +224,20 @@ class DaemonRig {
   int status_port_ = 0;
   int plain_port_ = 0;
 };
+
+// A command run to its end: its exit code and everything it printed (stdout and stderr).
+struct CliRun {
+  int code;
+  std::string output;
+};
+
+// `ioc-edge ARGS...`, its output in a fresh log file under `dir`.
+inline CliRun run_cli(std::vector<std::string> args, const TempDir& dir, std::chrono::milliseconds timeout = 60s) {
+  static std::atomic<int> n{0};
+  args.insert(args.begin(), ioc_edge_binary());
+  const auto log = dir.file("cli-" + std::to_string(::getpid()) + "-" + std::to_string(++n) + ".log");
+  const int code = run_to_exit(args, log, timeout);
+  return {code, DaemonRig::read_log(log)};
+}
 
 }  // namespace ioc_edge::test

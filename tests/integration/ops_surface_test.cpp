@@ -54,26 +54,15 @@ void require_program(const std::string& path, const char* package) {
   REQUIRE(::access(path.c_str(), X_OK) == 0);
 }
 
-struct Run {
-  int code;
-  std::string output;
-};
-
 // Runs a shell command line (for redirections), its output (stdout and stderr) in a log.
-Run shell(const TempDir& dir, const std::string& name, const std::string& command,
+CliRun shell(const TempDir& dir, const std::string& name, const std::string& command,
           std::chrono::milliseconds timeout = 60s) {
   const auto log = dir.file(name + ".log");
   const int code = run_to_exit({"/bin/sh", "-c", command}, log, timeout);
   return {code, DaemonRig::read_log(log)};
 }
 
-Run cli(const TempDir& dir, std::vector<std::string> args) {
-  static int n = 0;
-  args.insert(args.begin(), ioc_edge_binary());
-  const auto log = dir.file("cli-" + std::to_string(++n) + ".log");
-  const int code = run_to_exit(args, log, 30s);
-  return {code, DaemonRig::read_log(log)};
-}
+CliRun cli(const TempDir& dir, std::vector<std::string> args) { return run_cli(std::move(args), dir, 30s); }
 
 std::string url_encode(const std::string& s) {
   std::string out;

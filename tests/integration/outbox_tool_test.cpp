@@ -9,19 +9,6 @@ using namespace ioc_edge::test;
 
 namespace {
 
-struct Run {
-  int code;
-  std::string output;
-};
-
-Run run(std::vector<std::string> args, const TempDir& dir) {
-  static int n = 0;
-  args.insert(args.begin(), ioc_edge_binary());
-  const auto log = dir.file("outbox-tool-" + std::to_string(++n) + ".log");
-  const int code = run_to_exit(args, log, 60s);
-  return {code, DaemonRig::read_log(log)};
-}
-
 std::vector<nlohmann::json> read_lines(const std::string& path) {
   std::ifstream f(path);
   std::vector<nlohmann::json> out;
@@ -57,7 +44,7 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
   REQUIRE(wait_until([&] { return rig.backlog() > 600; }, 20s));
   const auto config = rig.config_path();
 
-  auto st = run({"outbox", "stats", "--json", "-c", config}, rig.tmp());
+  auto st = run_cli({"outbox", "stats", "--json", "-c", config}, rig.tmp());
   INFO(st.output);
   REQUIRE(st.code == 0);
   const auto stats = nlohmann::json::parse(st.output.substr(st.output.find('{')));
@@ -69,11 +56,11 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
   CHECK(kinds.count("tram-bom-1/data"));
   CHECK(kinds.count("cam-1/blob"));
 
-  auto text = run({"outbox", "stats", "-c", config}, rig.tmp());
+  auto text = run_cli({"outbox", "stats", "-c", config}, rig.tmp());
   CHECK(text.code == 0);
   CHECK_THAT(text.output, Catch::Contains("waiting") && Catch::Contains("tram-bom-1") && Catch::Contains("cam-1"));
 
-  auto peek = run({"outbox", "peek", "-n", "2", "--readings", "2", "--source", "tram-bom-1", "-c", config}, rig.tmp());
+  auto peek = run_cli({"outbox", "peek", "-n", "2", "--readings", "2", "--source", "tram-bom-1", "-c", config}, rig.tmp());
   INFO(peek.output);
   CHECK(peek.code == 0);
   CHECK_THAT(peek.output, Catch::Contains("seq 1..") && Catch::Contains("tram-bom-1") && Catch::Contains("\"point\":\"p"));
@@ -81,7 +68,7 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
 
   // Export while the daemon keeps writing: one consistent snapshot, seqs 1..N without a hole.
   const auto live = rig.tmp().file("live.jsonl");
-  auto ex = run({"outbox", "export", "-o", live, "-c", config}, rig.tmp());
+  auto ex = run_cli({"outbox", "export", "-o", live, "-c", config}, rig.tmp());
   INFO(ex.output);
   REQUIRE(ex.code == 0);
   CHECK_THAT(ex.output, Catch::Contains("exported"));
@@ -93,7 +80,7 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
   CHECK(blobs > 0);
 
   // A hand-over file is never overwritten.
-  auto again = run({"outbox", "export", "-o", live, "-c", config}, rig.tmp());
+  auto again = run_cli({"outbox", "export", "-o", live, "-c", config}, rig.tmp());
   CHECK(again.code == 1);
   CHECK_THAT(again.output, Catch::Contains("never overwritten"));
 
@@ -105,7 +92,7 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
   // After the stop: the export holds every seq ever committed, as the IOC would get it.
   const auto last = rig.last_seq_on_disk();
   const auto all = rig.tmp().file("all.jsonl");
-  auto ex2 = run({"outbox", "export", "-o", all, "--db", rig.tmp().file("data/outbox.db"), "-c", config}, rig.tmp());
+  auto ex2 = run_cli({"outbox", "export", "-o", all, "--db", rig.tmp().file("data/outbox.db"), "-c", config}, rig.tmp());
   INFO(ex2.output);
   REQUIRE(ex2.code == 0);
   const auto lines = read_lines(all);
@@ -141,11 +128,11 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
 
 TEST_CASE("outbox tools: a missing file and a file that is not an outbox get a clear error", "[integration][outbox-tool]") {
   TempDir dir;
-  auto missing = run({"outbox", "stats", "--db", dir.file("nope.db")}, dir);
+  auto missing = run_cli({"outbox", "stats", "--db", dir.file("nope.db")}, dir);
   CHECK(missing.code == 1);
   CHECK_THAT(missing.output, Catch::Contains("cannot open") && Catch::Contains("nope.db"));
   write_file(dir.file("junk.db"), std::string(4096, 'x'));
-  auto junk = run({"outbox", "peek", "--db", dir.file("junk.db")}, dir);
+  auto junk = run_cli({"outbox", "peek", "--db", dir.file("junk.db")}, dir);
   CHECK(junk.code == 1);
   CHECK_THAT(junk.output, Catch::Contains("junk.db"));
 }
