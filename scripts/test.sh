@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # The test command (README): installs what it needs, builds, and runs every test.
-#   1. a normal build: unit, integration (real Mosquitto with mutual TLS, the real daemon) and
-#      chaos (kill -9) tests;
-#   2. the same tests built with AddressSanitizer + UndefinedBehaviorSanitizer;
+#   1. a normal build (the daemon as it ships, -O2): integration (real Mosquitto with mutual TLS,
+#      the real daemon, Prometheus, Chromium) and chaos (kill -9) tests, and those that measure time,
+#      CPU or memory ([serial]);
+#   2. built with AddressSanitizer + UndefinedBehaviorSanitizer: the unit tests, and the
+#      integration and chaos tests again (not the [serial] ones: they measure the sanitizer);
 #   3. the threaded core's unit tests (outbox, forwarder, pipeline) built with ThreadSanitizer.
 # Each test starts its own brokers and processes on free loopback ports, in temp directories.
-# Run as root on Debian 12. SKIP_SANITIZERS=1 runs only step 1 (for a quick local check).
+# Run as root on Debian 12. SKIP_SANITIZERS=1 runs only step 1, with the unit tests (a quick local
+# check).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -22,25 +25,25 @@ run_suite() {  # $1 = build dir, $2 = label (for the log), rest = ctest argument
 
 # Line tables only (-g1), not full debug information: backtraces and sanitizer reports keep file
 # and line, and the three builds take minutes less on two cores.
+# The unit tests run under the sanitizers only, unless those are skipped.
+unit=OFF normal_labels="integration|chaos|serial"
+if [ "${SKIP_SANITIZERS:-0}" = "1" ]; then unit=ON normal_labels="unit|integration|chaos|serial"; fi
 echo "=== build: RelWithDebInfo (at $(( $(date +%s) - start )) s) ==="
 BUILD_DIR="$root/build" bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_BENCH=ON -DIOC_EDGE_SANITIZE= \
-  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
+  -DIOC_EDGE_UNIT_TESTS=$unit -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 # Most tests spend their time waiting on brokers, daemons and devices (a normal run uses about a
 # third of two cores), so more of them run at once than there are cores; those tagged [serial]
 # (they measure time, CPU or memory) run alone (tests/CMakeLists.txt).
-run_suite "$root/build" "all (unit, integration, chaos)" -j 4
+run_suite "$root/build" "$normal_labels" -j 4 -L "$normal_labels"
 
 if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
-  # Two status-API tests measure the daemon's CPU and resident memory under 1,200 slow clients and
-  # with accept() failing; under ASan the sanitizer's own cost and quarantine are what they would
-  # measure (43% of a core idle, +120 MB), so they run in the normal build only.
-  resource_tests="1,200 slow clients|accept errors \\(no descriptor left\\)"
   echo "=== build: ASan + UBSan (at $(( $(date +%s) - start )) s) ==="
   BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug TARGETS="ioc-edge unit_tests integration_tests chaos_tests" \
-    bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
+    bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_UNIT_TESTS=ON \
+    -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
-    run_suite "$root/build-asan" "ASan + UBSan" -j 3 -E "$resource_tests"
+    run_suite "$root/build-asan" "ASan + UBSan (unit, integration, chaos)" -j 4 -L "unit|integration|chaos"
 
   echo "=== build: TSan (at $(( $(date +%s) - start )) s) ==="
   BUILD_DIR="$root/build-tsan" BUILD_TYPE=Debug TARGETS="core_unit_tests" \
