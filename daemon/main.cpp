@@ -125,6 +125,8 @@ int main(int argc, char** argv) {
     c->add_option("--db", tool.db_path, "the outbox file itself (default: DATA_DIR/outbox.db), e.g. a copy");
   }
   ostats->add_flag("--json", tool.json, "print JSON");
+  ostats->add_flag("--count", tool.count,
+                   "print only the number of readings waiting, refused ones included (for scripts)");
   for (auto* c : {peek, oexport}) {
     c->add_option("--source", tool.source, "only this source's records");
     c->add_option("--after-seq", tool.after_seq, "only records whose seqs lie above this one");

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the ioc-edge Debian package and put it in ./dist/.
 #
-# Usage: scripts/build-deb.sh [--no-deps]
-#   --no-deps   do not install build dependencies with apt-get (they are already there)
+# Usage: scripts/build-deb.sh [--arch ARCH] [--no-deps]
+#   --arch ARCH  build for ARCH (e.g. arm64) with Debian's cross compilers: multiarch, the :ARCH
+#                -dev packages and crossbuild-essential-ARCH are installed (default: this machine's)
+#   --no-deps    do not install build dependencies with apt-get (they are already there)
 #
 # The build runs in a temporary copy of the tree (tracked and untracked files that git does not
 # ignore; no build directories), with packaging/debian copied to debian/ there, so the working
@@ -10,13 +12,24 @@
 set -euo pipefail
 
 install_deps=1
-for arg in "$@"; do
-    case "$arg" in
+build_arch=$(dpkg --print-architecture)
+host_arch=$build_arch
+while [[ $# -gt 0 ]]; do
+    case "$1" in
         --no-deps) install_deps=0 ;;
-        -h|--help) sed -n '2,9s/^# \{0,1\}//p' "$0"; exit 0 ;;
-        *) echo "build-deb.sh: unknown argument '$arg'" >&2; exit 2 ;;
+        --arch)
+            [[ $# -ge 2 && -n "$2" ]] || { echo "build-deb.sh: --arch needs an architecture, e.g. arm64" >&2; exit 2; }
+            host_arch=$2
+            shift ;;
+        -h|--help) sed -n '2,12s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        *) echo "build-deb.sh: unknown argument '$1'" >&2; exit 2 ;;
     esac
+    shift
 done
+cross=()
+if [[ $host_arch != "$build_arch" ]]; then
+    cross=(-a "$host_arch")
+fi
 
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -72,18 +85,26 @@ if [[ $install_deps -eq 1 ]]; then
         sudo=(sudo)
     fi
     export DEBIAN_FRONTEND=noninteractive
+    tools=(build-essential debhelper dpkg-dev fakeroot)
+    if [[ ${#cross[@]} -gt 0 ]]; then
+        # Multiarch: the target's libraries install next to this machine's.
+        if ! dpkg --print-foreign-architectures | grep -qx "$host_arch"; then
+            "${sudo[@]}" dpkg --add-architecture "$host_arch"
+        fi
+        tools+=("crossbuild-essential-$host_arch")
+    fi
     "${sudo[@]}" apt-get update -q
-    "${sudo[@]}" apt-get install -y -q --no-install-recommends \
-        build-essential debhelper dpkg-dev fakeroot
-    # Reads Build-Depends from the copied debian/control: one list, kept in one place.
-    "${sudo[@]}" apt-get build-dep -y -q --no-install-recommends "$src"
+    "${sudo[@]}" apt-get install -y -q --no-install-recommends "${tools[@]}"
+    # Reads Build-Depends from the copied debian/control: one list, kept in one place. For a
+    # cross build apt picks the target's -dev packages and this machine's tools (cmake, scdoc).
+    "${sudo[@]}" apt-get build-dep -y -q --no-install-recommends "${cross[@]}" "$src"
 fi
 
 # --- build -------------------------------------------------------------------------------------
 jobs=$(nproc 2>/dev/null || echo 1)
 (
     cd "$src"
-    DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$jobs}" dpkg-buildpackage -us -uc -b
+    DEB_BUILD_OPTIONS="${DEB_BUILD_OPTIONS:-parallel=$jobs}" dpkg-buildpackage -us -uc -b "${cross[@]}"
 )
 
 # dpkg-buildpackage writes next to the source directory: the binary package, its debug symbols

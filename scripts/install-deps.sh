@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
   # build
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config scdoc
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev libsqlite3-dev libmodbus-dev
   libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
   # tests and benchmarks
@@ -14,6 +14,8 @@ packages=(
   # the operations surface's tests: promtool and a real Prometheus scrape GET /metrics, headless
   # Chromium loads the status page (tests/integration/ops_surface_test.cpp)
   prometheus chromium
+  # the manual page's test renders it as man(1) would (tests/integration/man_page_test.cpp)
+  groff-base
 )
 
 if [ "$(id -u)" -ne 0 ]; then

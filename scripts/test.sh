@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The test command (README): installs what it needs, builds, and runs every test.
 #   1. a normal build (the daemon as it ships, -O2): the tests that measure time, CPU or memory
-#      ([serial]; all of them with SKIP_SANITIZERS=1);
+#      (tests/serial/; all of them with SKIP_SANITIZERS=1);
 #   2. built with AddressSanitizer + UndefinedBehaviorSanitizer: the unit, integration (real
 #      Mosquitto with mutual TLS, the real daemon, Prometheus, Chromium) and chaos (kill -9) tests
-#      (not the [serial] ones: they would measure the sanitizer);
+#      (not tests/serial/: they would measure the sanitizer);
 #   3. the threaded core's unit tests (outbox, forwarder, pipeline) built with ThreadSanitizer.
 # Each test starts its own brokers and processes on free loopback ports, in temp directories.
 # Run as root on Debian 12. SKIP_SANITIZERS=1 runs only step 1, with the unit tests (a quick local
@@ -27,16 +27,17 @@ run_suite() {  # $1 = build dir, $2 = label (for the log), rest = ctest argument
 # and line, and the three builds take minutes less on two cores.
 # The unit tests run under the sanitizers only, unless those are skipped.
 # Under the sanitizers the integration and chaos tests run too; the normal build runs those that
-# need the daemon as it ships (time, CPU and memory: [serial]).
-unit=OFF normal_labels="serial"
-if [ "${SKIP_SANITIZERS:-0}" = "1" ]; then unit=ON normal_labels="unit|integration|chaos|serial"; fi
+# need the daemon as it ships (time, CPU and memory: tests/serial/), and builds only the daemon and
+# that program.
+unit=OFF normal_labels="serial" normal_targets="ioc-edge serial_tests"
+if [ "${SKIP_SANITIZERS:-0}" = "1" ]; then unit=ON normal_labels="unit|integration|chaos|serial" normal_targets=""; fi
 echo "=== build: RelWithDebInfo (at $(( $(date +%s) - start )) s) ==="
 # The benchmarks are not built here (about 1.5 minutes of the 30 CI allows): build them with the
 # default IOC_EDGE_BENCH=ON (scripts/build.sh) when measuring; bench/README.md says how.
-BUILD_DIR="$root/build" bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_SANITIZE= \
+BUILD_DIR="$root/build" TARGETS="$normal_targets" bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_SANITIZE= \
   -DIOC_EDGE_UNIT_TESTS=$unit -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 # Most tests spend their time waiting on brokers, daemons and devices (a normal run uses about a
-# third of two cores), so more of them run at once than there are cores; those tagged [serial]
+# third of two cores), so more of them run at once than there are cores; those in tests/serial/
 # (they measure time, CPU or memory) run alone (tests/CMakeLists.txt).
 run_suite "$root/build" "$normal_labels" -j 4 -L "$normal_labels"
 

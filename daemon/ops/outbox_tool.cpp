@@ -66,6 +66,10 @@ int outbox_stats(const OutboxToolOptions& o, std::ostream& out, std::ostream& er
     err << "ioc-edge outbox stats: " << o.db_path << ": " << error << "\n";
     return 1;
   }
+  if (o.count) {
+    out << s.readings << "\n";
+    return 0;
+  }
   if (o.json) {
     nlohmann::json by_prio = nlohmann::json::object();
     for (int p = 0; p < kPriorityLevels; ++p) by_prio[std::string(to_string(static_cast<Priority>(p)))] = s.by_priority[p];

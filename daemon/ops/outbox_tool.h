@@ -18,6 +18,7 @@ struct Settings;
 struct OutboxToolOptions {
   std::string db_path;     // the outbox file ([gateway] data_dir + "/outbox.db" unless given)
   bool json = false;       // stats: JSON instead of text
+  bool count = false;      // stats: only the number of readings waiting (for scripts)
   std::size_t limit = 10;  // peek: records shown
   std::size_t readings = 3;  // peek: readings shown per record
   std::string source;      // peek, export: only this source's records

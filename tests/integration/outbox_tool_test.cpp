@@ -99,6 +99,11 @@ TEST_CASE("outbox stats, peek and export read the buffer while the daemon writes
   const auto seqs = exported_seqs(lines, blobs);
   CHECK(static_cast<std::int64_t>(seqs.size()) == last);
   CHECK(*seqs.rbegin() == last);
+  // The number a script (the package's removal) reads: every seq committed is still waiting.
+  auto count = run_cli({"outbox", "stats", "--count", "--db", rig.tmp().file("data/outbox.db")}, rig.tmp());
+  INFO(count.output);
+  CHECK(count.code == 0);
+  CHECK(count.output == std::to_string(last) + "\n");
   // Each line is the message: its topic, a batch that validates against the published schema,
   // a blob's bytes intact.
   std::string payloads;

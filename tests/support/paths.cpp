@@ -9,6 +9,9 @@
 #ifndef IOC_EDGE_BINARY
 #error "tests/support needs -DIOC_EDGE_BINARY=\"<path of the ioc-edge executable>\""
 #endif
+#ifndef IOC_EDGE_MAN_PAGE
+#error "tests/support needs -DIOC_EDGE_MAN_PAGE=\"<path of the built ioc-edge.8>\""
+#endif
 
 namespace ioc_edge::test {
 
@@ -20,5 +23,7 @@ std::string ioc_edge_binary() {
   const char* other = std::getenv("IOC_EDGE_BINARY");
   return other && *other ? other : IOC_EDGE_BINARY;
 }
+
+std::string ioc_edge_man_page() { return IOC_EDGE_MAN_PAGE; }
 
 }  // namespace ioc_edge::test

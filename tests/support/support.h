@@ -80,6 +80,8 @@ std::string repo_root();
 // The ioc-edge executable under test (compile definition IOC_EDGE_BINARY, or the environment
 // variable of the same name).
 std::string ioc_edge_binary();
+// The manual page built from docs/ioc-edge.8.scd (ioc-edge.8 in the build tree).
+std::string ioc_edge_man_page();
 
 // --- Child processes ----------------------------------------------------------------------------
 

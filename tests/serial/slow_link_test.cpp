@@ -58,7 +58,7 @@ double percentile(std::vector<std::int64_t> v, double p) {
 }  // namespace
 
 TEST_CASE("on a 2 Mbit/s office link live readings arrive within 2 s while the backlog drains at the link's rate",
-          "[integration][slow-link][serial]") {
+          "[serial][slow-link]") {
   TempDir tmp;
   const auto certs = make_certs(tmp.file("certs"));
   OfficeLink link(kLinkKbit, tmp.file("link.log"));

@@ -1,0 +1,246 @@
+#!/usr/bin/env bash
+# test-package.sh -- the Debian package on a clean Debian 12 (bookworm), proven rather than read:
+# installs it from a signed apt repository into a fresh root made with debootstrap and checks
+# files, owners and modes, the user, check-config, the unit (systemd-analyze verify and security),
+# an upgrade that keeps an edited configuration and a buffer, remove, and purge with and without
+# unsent readings. Prints each check; exit 0 when all passed. README "Packaging tests" records
+# the last result.
+#
+# Usage: scripts/test-package.sh [--no-build] [--fresh-root]
+#   --no-build    use dist/ioc-edge_*_amd64.deb as it is (default: scripts/build-deb.sh first)
+#   --fresh-root  debootstrap again instead of copying the cached clean root
+#                 (/var/cache/ioc-edge-test/bookworm, made on the first run)
+#
+# The newer version for the upgrade is the same build repacked with a higher version
+# (VERSION+upgradetest1): what is tested is dpkg's and the maintainer scripts' handling of an
+# upgrade, not the compiler. Needs root, debootstrap, reprepro and gnupg (installed if missing)
+# and Debian's mirror. Services do not run in the root (a policy-rc.d forbids it, as in any
+# chroot); the script runs the daemon itself, as user ioc-edge, to fill a buffer.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+
+build=1 fresh=0
+for arg in "$@"; do
+    case "$arg" in
+        --no-build) build=0 ;;
+        --fresh-root) fresh=1 ;;
+        -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0"; exit 0 ;;
+        *) echo "test-package.sh: unknown argument '$arg'" >&2; exit 2 ;;
+    esac
+done
+[[ $(id -u) -eq 0 ]] || { echo "test-package.sh: run as root (debootstrap, chroot)" >&2; exit 1; }
+
+need=(debootstrap reprepro gnupg openssl dpkg-dev)
+missing=()
+for p in "${need[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -gt 0 ]]; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ $build -eq 1 ]]; then
+    bash scripts/build-deb.sh
+fi
+deb=$(ls -t dist/ioc-edge_*_amd64.deb 2>/dev/null | head -n1 || true)
+[[ -n "$deb" ]] || { echo "test-package.sh: no dist/ioc-edge_*_amd64.deb (scripts/build-deb.sh)" >&2; exit 1; }
+version=$(dpkg-deb -f "$deb" Version)
+
+work=$(mktemp -d /tmp/ioc-edge-pkgtest.XXXXXX)
+target="$work/root"
+mounted=()
+cleanup() {
+    for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
+    [[ -n "${daemon_pid:-}" ]] && kill "$daemon_pid" 2>/dev/null
+    rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+passed=0
+ok() { passed=$((passed + 1)); echo "  ok  $*"; }
+fail() { echo "  FAILED  $*" >&2; exit 1; }
+in_root() { chroot "$target" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin LANG=C.UTF-8 \
+    DEBIAN_FRONTEND=noninteractive "$@"; }
+expect_contains() {  # expect_contains TEXT NEEDLE WHAT
+    [[ $1 == *"$2"* ]] || { echo "$1" | sed 's/^/      /' >&2; fail "$3: no '$2'"; }
+}
+stat_of() { in_root stat -c '%U:%G %a' "$1"; }
+
+echo "test-package: $(basename "$deb") on a fresh Debian bookworm root"
+
+# --- a clean root ------------------------------------------------------------------------------
+cache=/var/cache/ioc-edge-test/bookworm
+if [[ $fresh -eq 1 || ! -x "$cache/usr/bin/apt-get" ]]; then
+    rm -rf "$cache.new"
+    mkdir -p "$(dirname "$cache")"
+    # systemd for systemd-analyze and the unit's directories; nothing else beyond minbase.
+    debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$cache.new" \
+        http://deb.debian.org/debian >"$work/debootstrap.log" 2>&1 \
+        || { tail -n 20 "$work/debootstrap.log" >&2; fail "debootstrap"; }
+    rm -rf "$cache" && mv "$cache.new" "$cache"
+fi
+cp -a "$cache" "$target"
+for m in proc sys dev dev/pts; do
+    mount --bind "/$m" "$target/$m"
+    mounted+=("$target/$m")
+done
+cp /etc/resolv.conf "$target/etc/resolv.conf"
+printf '#!/bin/sh\nexit 101\n' >"$target/usr/sbin/policy-rc.d"   # no service starts in a chroot
+chmod 0755 "$target/usr/sbin/policy-rc.d"
+ok "debootstrap bookworm root ($(du -sh "$target" | cut -f1))"
+
+# --- the signed repository with this version ---------------------------------------------------
+repo="$work/repo"
+bash scripts/apt-repo.sh --repo "$repo" --test-key "$deb" >"$work/repo.log" 2>&1 \
+    || { cat "$work/repo.log" >&2; fail "apt-repo.sh"; }
+mkdir -p "$target/srv/ioc-edge-repo"
+mount --bind "$repo" "$target/srv/ioc-edge-repo"
+mounted+=("$target/srv/ioc-edge-repo")
+# A wrong key first: apt must refuse the repository.
+mkdir -m 0700 "$work/other-gnupg"
+gpg --batch --quiet --homedir "$work/other-gnupg" --passphrase '' --quick-gen-key "not the archive" ed25519 sign 1d
+gpg --batch --homedir "$work/other-gnupg" --export >"$target/usr/share/keyrings/ioc-edge-archive-keyring.gpg"
+echo "deb [signed-by=/usr/share/keyrings/ioc-edge-archive-keyring.gpg] file:/srv/ioc-edge-repo bookworm main" \
+    >"$target/etc/apt/sources.list.d/ioc-edge.list"
+out=$(in_root apt-get update 2>&1 || true)
+expect_contains "$out" "NO_PUBKEY" "apt-get update with the wrong key"
+ok "apt refuses the repository when signed-by names another key"
+cp "$repo/ioc-edge-archive-keyring.gpg" "$target/usr/share/keyrings/ioc-edge-archive-keyring.gpg"
+in_root apt-get update -qq >"$work/update.log" 2>&1 || { cat "$work/update.log" >&2; fail "apt-get update"; }
+ok "apt accepts the repository signed by its key (signed-by)"
+
+# --- install -------------------------------------------------------------------------------------
+out=$(in_root apt-get install -y --no-install-recommends ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get install"; }
+[[ $(in_root dpkg-query -W -f='${Version}' ioc-edge) == "$version" ]] || fail "installed version"
+ok "apt-get install ioc-edge ($version) from the repository"
+expect_contains "$out" "installed and enabled, but not started" "install message"
+expect_contains "$out" "cannot read file \"/etc/ioc-edge/tls/ca.pem\"" "install message"
+[[ $(grep -c "is not ready" <<<"$out") -eq 1 ]] || fail "one message about the configuration, not $(grep -c 'is not ready' <<<"$out")"
+ok "the unedited configuration: one message, the service enabled but not started"
+
+[[ $(stat_of /usr/bin/ioc-edge) == "root:root 755" ]] || fail "/usr/bin/ioc-edge is $(stat_of /usr/bin/ioc-edge)"
+[[ $(stat_of /etc/ioc-edge/ioc-edge.toml) == "root:ioc-edge 640" ]] || fail "ioc-edge.toml is $(stat_of /etc/ioc-edge/ioc-edge.toml)"
+[[ $(stat_of /etc/ioc-edge/tls) == "root:ioc-edge 750" ]] || fail "/etc/ioc-edge/tls is $(stat_of /etc/ioc-edge/tls)"
+[[ $(stat_of /lib/systemd/system/ioc-edge.service) == "root:root 644" ]] || fail "the unit file"
+for f in /usr/share/man/man8/ioc-edge.8.gz /usr/share/doc/ioc-edge/copyright /usr/share/doc/ioc-edge/changelog.gz \
+         /usr/share/doc/ioc-edge/schema/batch.schema.json; do
+    [[ -f "$target$f" ]] || fail "$f missing"
+done
+in_root dpkg-query -W -f='${Conffiles}\n' ioc-edge | grep -q "/etc/ioc-edge/ioc-edge.toml" || fail "ioc-edge.toml is not a conffile"
+ok "files, owners and modes: binary root 0755, ioc-edge.toml conffile root:ioc-edge 0640, tls/ 0750, unit, man page, docs"
+[[ -L "$target/etc/systemd/system/multi-user.target.wants/ioc-edge.service" ]] || fail "the service is not enabled"
+ok "the service is enabled (multi-user.target.wants)"
+
+IFS=: read -r _ _ uid gid _ home shell < <(in_root getent passwd ioc-edge) || fail "no user ioc-edge"
+[[ $uid -lt 1000 && $home == /var/lib/ioc-edge && $shell == /usr/sbin/nologin ]] \
+    || fail "user ioc-edge: uid $uid home $home shell $shell"
+[[ $(in_root getent group ioc-edge | cut -d: -f3) == "$gid" ]] || fail "group ioc-edge"
+in_root id -nG ioc-edge | grep -qw dialout || fail "ioc-edge is not in dialout"
+ok "system user ioc-edge (uid $uid, group ioc-edge, dialout, home /var/lib/ioc-edge, nologin)"
+
+man_out=$(in_root sh -c 'man -P cat ioc-edge 2>/dev/null || zcat /usr/share/man/man8/ioc-edge.8.gz' | head -n 5)
+expect_contains "$man_out" "ioc-edge" "the man page"
+ok "man page installed"
+
+# --- check-config on the installed file, then a working configuration --------------------------
+set +e
+out=$(in_root setpriv --reuid=ioc-edge --regid=ioc-edge --init-groups ioc-edge check-config /etc/ioc-edge/ioc-edge.toml 2>&1); rc=$?
+set -e
+[[ $rc -eq 78 ]] || fail "check-config on the shipped file: exit $rc"
+expect_contains "$out" "/etc/ioc-edge/ioc-edge.toml:" "check-config"
+ok "check-config on the installed file: exit 78, each problem as FILE:LINE:COL"
+bash scripts/make-certs.sh "$work/certs"
+install -m 0644 "$work/certs/ca.pem" "$target/etc/ioc-edge/tls/ca.pem"
+install -m 0644 "$work/certs/client.pem" "$target/etc/ioc-edge/tls/client.pem"
+install -m 0640 -g "$gid" "$work/certs/client.key" "$target/etc/ioc-edge/tls/client.key"
+# A local edit, as district IT makes it: another site name and the IOC broker's address (a port
+# on which nothing listens: the readings stay in the buffer).
+sed -i 's/^site = "bk-cho-don"/site = "test-office-7"/; s|^url = "mqtts://.*"|url = "mqtts://127.0.0.1:1"|' \
+    "$target/etc/ioc-edge/ioc-edge.toml"
+grep -q '^site = "test-office-7"' "$target/etc/ioc-edge/ioc-edge.toml" || fail "the edit did not apply"
+in_root setpriv --reuid=ioc-edge --regid=ioc-edge --init-groups ioc-edge check-config /etc/ioc-edge/ioc-edge.toml >/dev/null || fail "check-config after the edit"
+ok "check-config (as user ioc-edge) accepts the edited file with certificates in /etc/ioc-edge/tls"
+
+# --- the unit ------------------------------------------------------------------------------------
+out=$(in_root systemd-analyze verify /lib/systemd/system/ioc-edge.service 2>&1) || { echo "$out" >&2; fail "systemd-analyze verify"; }
+ok "systemd-analyze verify ioc-edge.service: no complaint${out:+ ($out)}"
+exposure=$(in_root systemd-analyze security --offline=true --no-pager /lib/systemd/system/ioc-edge.service 2>&1 \
+    | sed -n 's/.*Overall exposure level for ioc-edge.service: \([0-9.]*\).*/\1/p')
+[[ -n "$exposure" ]] || fail "systemd-analyze security gave no exposure level"
+awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "exposure $exposure > 2.0"
+ok "systemd-analyze security --offline: exposure $exposure (at most 2.0)"
+
+# --- a buffer: the daemon runs (as ioc-edge, as the unit would) with the IOC unreachable --------
+install -d -m 0750 -o ioc-edge -g ioc-edge "$target/var/lib/ioc-edge"   # the unit's StateDirectory=
+cat >>"$target/etc/ioc-edge/ioc-edge.toml" <<'EOF'
+
+[[source]]
+name = "test-generator"
+type = "generator"
+rate = 100
+points = 2
+EOF
+chroot "$target" setpriv --reuid=ioc-edge --regid=ioc-edge --init-groups ioc-edge run -c /etc/ioc-edge/ioc-edge.toml >"$work/run1.log" 2>&1 &
+daemon_pid=$!
+count_waiting() { in_root ioc-edge outbox stats --count --db /var/lib/ioc-edge/outbox.db 2>/dev/null || echo 0; }
+for _ in $(seq 100); do [[ $(count_waiting) -ge 300 ]] && break; sleep 0.1; done
+kill -TERM "$daemon_pid"; wait "$daemon_pid" || fail "the daemon's exit: $(tail -n 5 "$work/run1.log")"
+daemon_pid=""
+before=$(count_waiting)
+[[ $before -ge 300 ]] || fail "only $before readings in the buffer: $(tail -n 5 "$work/run1.log")"
+ok "the daemon (user ioc-edge) buffered $before readings with the IOC unreachable"
+config_before=$(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml")
+
+# --- upgrade from the repository to a newer build ------------------------------------------------
+new_version="${version}+upgradetest1"
+dpkg-deb -R "$deb" "$work/repack"
+sed -i "s/^Version: .*/Version: $new_version/" "$work/repack/DEBIAN/control"
+dpkg-deb --root-owner-group -b "$work/repack" "$work/ioc-edge_${new_version}_amd64.deb" >/dev/null
+bash scripts/apt-repo.sh --repo "$repo" --test-key "$work/ioc-edge_${new_version}_amd64.deb" >>"$work/repo.log" 2>&1 \
+    || { cat "$work/repo.log" >&2; fail "adding the newer version to the repository"; }
+in_root apt-get update -qq >/dev/null 2>&1 || fail "apt-get update (newer version)"
+out=$(in_root apt-get upgrade -y 2>&1) || { echo "$out" >&2; fail "apt-get upgrade"; }
+[[ $(in_root dpkg-query -W -f='${Version}' ioc-edge) == "$new_version" ]] || fail "not upgraded: $out"
+[[ $(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml") == "$config_before" ]] || fail "the edited configuration changed"
+[[ $(stat_of /etc/ioc-edge/ioc-edge.toml) == "root:ioc-edge 640" ]] || fail "after the upgrade ioc-edge.toml is $(stat_of /etc/ioc-edge/ioc-edge.toml)"
+after=$(count_waiting)
+[[ $after -eq $before ]] || fail "the buffer held $before readings before the upgrade, $after after"
+[[ $out != *"is not ready"* ]] || fail "the upgrade complained about the valid configuration: $out"
+ok "apt-get upgrade to $new_version: the edited configuration kept (same bytes, root:ioc-edge 0640), the buffer's $after readings intact"
+
+# --- remove: configuration and data stay ---------------------------------------------------------
+out=$(in_root apt-get remove -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get remove"; }
+[[ ! -e "$target/usr/bin/ioc-edge" ]] || fail "the program is still there after remove"
+[[ $(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml") == "$config_before" ]] || fail "remove changed the configuration"
+[[ -f "$target/var/lib/ioc-edge/outbox.db" ]] || fail "remove deleted the buffer"
+expect_contains "$out" "$after readings that never reached the IOC stay in /var/lib/ioc-edge/outbox.db" "remove message"
+ok "apt-get remove: program gone, configuration and buffer kept, '$after readings ... stay' said"
+
+# --- purge, not confirmed (non-interactive: debconf's default): unsent readings are kept --------
+out=$(in_root apt-get purge -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get purge"; }
+[[ -z $(in_root dpkg-query -W -f='${Status}' ioc-edge 2>/dev/null | grep -v not-installed) ]] || fail "still known to dpkg"
+[[ ! -e "$target/etc/ioc-edge/ioc-edge.toml" ]] || fail "purge left the configuration"
+expect_contains "$out" "holds $after readings that never reached the IOC: it is KEPT" "purge message"
+[[ -f "$target/var/lib/ioc-edge/outbox.db" ]] || fail "purge deleted unsent readings without confirmation"
+[[ ! -e "$target/var/lib/ioc-edge/rollups.db" && ! -e "$target/var/lib/ioc-edge/unsent-at-removal" ]] \
+    || fail "purge left more than the outbox: $(ls "$target/var/lib/ioc-edge")"
+ok "apt-get purge: configuration gone; the outbox with $after unsent readings KEPT and the count said"
+
+# --- reinstall (the kept readings are there again), purge confirmed through debconf -------------
+in_root apt-get install -y --no-install-recommends ioc-edge >/dev/null 2>&1 || fail "reinstall"
+again=$(count_waiting)
+[[ $again -eq $after ]] || fail "after reinstalling, $again readings instead of $after"
+ok "reinstall: the $again kept readings are in the buffer again"
+echo "ioc-edge ioc-edge/purge-unsent boolean true" | in_root debconf-set-selections
+out=$(in_root apt-get purge -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get purge (confirmed)"; }
+expect_contains "$out" "deleting /var/lib/ioc-edge/outbox.db with $after readings" "confirmed purge message"
+[[ ! -e "$target/var/lib/ioc-edge" ]] || fail "confirmed purge left /var/lib/ioc-edge"
+# The certificates and key district IT put in /etc/ioc-edge/tls are theirs: kept, and nothing else.
+[[ $(cd "$target/etc/ioc-edge" && find . | sort | tr '\n' ' ') == ". ./tls ./tls/ca.pem ./tls/client.key ./tls/client.pem " ]] \
+    || fail "purge left in /etc/ioc-edge: $(cd "$target/etc/ioc-edge" && find .)"
+in_root getent passwd ioc-edge >/dev/null || fail "the system user was removed (Debian keeps it)"
+ok "purge confirmed (debconf ioc-edge/purge-unsent=true): /var/lib/ioc-edge gone; of /etc/ioc-edge only the administrator's tls/ files; user kept"
+
+echo "test-package: all $passed checks passed ($(basename "$deb"), upgrade to $new_version)"
