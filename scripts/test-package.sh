@@ -82,14 +82,25 @@ if [[ $fresh -eq 1 || ! -x "$cache/usr/bin/apt-get" ]]; then
     rm -rf "$cache" && mv "$cache.new" "$cache"
 fi
 cp -a "$cache" "$target"
-for m in proc sys dev dev/pts; do
-    mount --bind "/$m" "$target/$m"
-    mounted+=("$target/$m")
-done
+bind_system() {  # /proc, /sys, /dev for dpkg and apt inside the root
+    for m in proc sys dev dev/pts; do
+        mount --bind "/$m" "$target/$m"
+        mounted+=("$target/$m")
+    done
+}
+unbind_system() {  # before booting the root: systemd-nspawn mounts its own
+    local m kept=()
+    for m in dev/pts dev sys proc; do umount "$target/$m"; done
+    for m in "${mounted[@]}"; do
+        case "$m" in "$target/proc"|"$target/sys"|"$target/dev"|"$target/dev/pts") ;; *) kept+=("$m") ;; esac
+    done
+    mounted=("${kept[@]}")
+}
+bind_system
 cp /etc/resolv.conf "$target/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$target/usr/sbin/policy-rc.d"   # no service starts in a chroot
 chmod 0755 "$target/usr/sbin/policy-rc.d"
-ok "debootstrap bookworm root ($(du -sh "$target" | cut -f1))"
+ok "debootstrap bookworm root ($(du -shx "$target" | cut -f1))"
 
 # --- the signed repository with this version ---------------------------------------------------
 repo="$work/repo"
@@ -140,9 +151,10 @@ IFS=: read -r _ _ uid gid _ home shell < <(in_root getent passwd ioc-edge) || fa
 in_root id -nG ioc-edge | grep -qw dialout || fail "ioc-edge is not in dialout"
 ok "system user ioc-edge (uid $uid, group ioc-edge, dialout, home /var/lib/ioc-edge, nologin)"
 
-man_out=$(in_root sh -c 'man -P cat ioc-edge 2>/dev/null || zcat /usr/share/man/man8/ioc-edge.8.gz' | head -n 5)
-expect_contains "$man_out" "ioc-edge" "the man page"
-ok "man page installed"
+man_out=$(in_root zcat /usr/share/man/man8/ioc-edge.8.gz)
+expect_contains "$man_out" '.TH "ioc-edge" "8"' "the man page"
+expect_contains "$man_out" "EXIT STATUS" "the man page"
+ok "man page ioc-edge(8) installed"
 
 # --- check-config on the installed file, then a working configuration --------------------------
 set +e
@@ -173,7 +185,7 @@ awk -v e="$exposure" 'BEGIN { exit !(e <= 2.0) }' || fail "exposure $exposure > 
 ok "systemd-analyze security --offline: exposure $exposure (at most 2.0)"
 
 # --- a buffer: the daemon runs (as ioc-edge, as the unit would) with the IOC unreachable --------
-install -d -m 0750 -o ioc-edge -g ioc-edge "$target/var/lib/ioc-edge"   # the unit's StateDirectory=
+install -d -m 0750 -o "$uid" -g "$gid" "$target/var/lib/ioc-edge"   # the unit's StateDirectory=
 cat >>"$target/etc/ioc-edge/ioc-edge.toml" <<'EOF'
 
 [[source]]
@@ -191,24 +203,118 @@ daemon_pid=""
 before=$(count_waiting)
 [[ $before -ge 300 ]] || fail "only $before readings in the buffer: $(tail -n 5 "$work/run1.log")"
 ok "the daemon (user ioc-edge) buffered $before readings with the IOC unreachable"
-config_before=$(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml")
 
-# --- upgrade from the repository to a newer build ------------------------------------------------
+# --- boot the root, then upgrade inside it from the repository to a newer build -----------------
+# The root boots with systemd (systemd-nspawn -b, the repository bound in). A probe unit ordered
+# after ioc-edge.service runs once ioc-edge has left "activating": for a Type=notify unit,
+# "active (running)" means systemd received READY=1. The probe records the service, asks
+# `ioc-edge status`, runs `apt-get upgrade` (postinst restarts the service: the configuration is
+# valid), records the service again and powers the container off. The console needs a terminal
+# (script(1) gives it one).
+config_before=$(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml")
 new_version="${version}+upgradetest1"
 dpkg-deb -R "$deb" "$work/repack"
 sed -i "s/^Version: .*/Version: $new_version/" "$work/repack/DEBIAN/control"
 dpkg-deb --root-owner-group -b "$work/repack" "$work/ioc-edge_${new_version}_amd64.deb" >/dev/null
 bash scripts/apt-repo.sh --repo "$repo" --test-key "$work/ioc-edge_${new_version}_amd64.deb" >>"$work/repo.log" 2>&1 \
     || { cat "$work/repo.log" >&2; fail "adding the newer version to the repository"; }
-in_root apt-get update -qq >/dev/null 2>&1 || fail "apt-get update (newer version)"
-out=$(in_root apt-get upgrade -y 2>&1) || { echo "$out" >&2; fail "apt-get upgrade"; }
-[[ $(in_root dpkg-query -W -f='${Version}' ioc-edge) == "$new_version" ]] || fail "not upgraded: $out"
+
+cat >"$target/root/probe.sh" <<'PROBE'
+#!/bin/sh
+show() { systemctl show ioc-edge.service -p ActiveState -p SubState -p NRestarts -p MainPID -p User; }
+show > /root/probe-before.txt
+ioc-edge status > /root/probe-status.txt 2>&1; echo "status_exit=$?" >> /root/probe-before.txt
+export DEBIAN_FRONTEND=noninteractive
+{ apt-get update -qq && apt-get upgrade -y; echo "upgrade_exit=$?"; } > /root/probe-upgrade.txt 2>&1
+show > /root/probe-after.txt
+# Remove (the service must stop), then install again: the kept configuration is valid, so the
+# installation starts the service.
+{ apt-get remove -y ioc-edge; echo "remove_exit=$?"; } > /root/probe-remove.txt 2>&1
+show > /root/probe-removed.txt
+{ apt-get install -y ioc-edge; echo "install_exit=$?"; } > /root/probe-install.txt 2>&1
+show > /root/probe-installed.txt
+journalctl -b -u ioc-edge.service --no-pager -o cat > /root/probe-journal.txt
+systemctl poweroff --no-block
+PROBE
+chmod 0755 "$target/root/probe.sh"
+cat >"$target/etc/systemd/system/ioc-edge-probe.service" <<'UNIT'
+[Unit]
+Description=test-package probe of ioc-edge.service
+After=ioc-edge.service
+[Service]
+Type=oneshot
+ExecStart=/root/probe.sh
+TimeoutStartSec=240
+[Install]
+WantedBy=multi-user.target
+UNIT
+ln -s ../ioc-edge-probe.service "$target/etc/systemd/system/multi-user.target.wants/ioc-edge-probe.service"
+rm "$target/usr/sbin/policy-rc.d"   # a booted system starts services
+command -v systemd-nspawn >/dev/null && command -v script >/dev/null \
+    || fail "the boot check needs systemd-nspawn (systemd-container) and script(1) (bsdutils)"
+unbind_system
+timeout 300 script -qfec "systemd-nspawn -D '$target' --register=no --keep-unit --bind='$repo:/srv/ioc-edge-repo' -b --console=read-only" \
+    "$work/boot.log" >/dev/null 2>&1 || true
+bind_system
+printf '#!/bin/sh\nexit 101\n' >"$target/usr/sbin/policy-rc.d"
+chmod 0755 "$target/usr/sbin/policy-rc.d"
+rm -f "$target/etc/systemd/system/multi-user.target.wants/ioc-edge-probe.service" \
+    "$target/etc/systemd/system/ioc-edge-probe.service" "$target/root/probe.sh"
+probe_before=$(cat "$target/root/probe-before.txt" 2>/dev/null || true)
+probe_after=$(cat "$target/root/probe-after.txt" 2>/dev/null || true)
+if [[ -z "$probe_before" || -z "$probe_after" ]]; then
+    tail -n 30 "$work/boot.log" | sed 's/\x1b\[[0-9;]*m//g; s/^/      /' >&2
+    fail "the root did not boot to the probe's end (systemd-nspawn -b)"
+fi
+journal=$(cat "$target/root/probe-journal.txt")
+upgrade_out=$(cat "$target/root/probe-upgrade.txt")
+for want in ActiveState=active SubState=running NRestarts=0 User=ioc-edge status_exit=0; do
+    expect_contains "$probe_before" "$want" "ioc-edge.service after boot"
+done
+expect_contains "$journal" "Started ioc-edge.service" "the journal (READY=1 received)"
+# The installed command reaches the running daemon's status API: healthy (the IOC has been
+# unreachable for seconds, not [status] link_down_after), this office, its source.
+status_text=$(cat "$target/root/probe-status.txt")
+expect_contains "$status_text" "site test-office-7" "ioc-edge status in the booted root"
+expect_contains "$status_text" "source   test-generator" "ioc-edge status in the booted root"
+[[ $(stat_of /var/lib/ioc-edge) == "ioc-edge:ioc-edge 750" ]] || fail "/var/lib/ioc-edge is $(stat_of /var/lib/ioc-edge)"
+ok "booted (systemd-nspawn -b): ioc-edge.service active (running) after READY=1, user ioc-edge; ioc-edge status answers (exit 0)"
+
+expect_contains "$upgrade_out" "upgrade_exit=0" "apt-get upgrade in the booted root"
+[[ $upgrade_out != *"is not ready"* ]] || fail "the upgrade complained about the valid configuration: $upgrade_out"
+[[ $(in_root dpkg-query -W -f='${Version}' ioc-edge) == "$new_version" ]] || fail "not upgraded: $upgrade_out"
+pid_before=$(sed -n 's/^MainPID=//p' <<<"$probe_before")
+pid_after=$(sed -n 's/^MainPID=//p' <<<"$probe_after")
+for want in ActiveState=active SubState=running User=ioc-edge; do
+    expect_contains "$probe_after" "$want" "ioc-edge.service after the upgrade"
+done
+[[ -n "$pid_after" && "$pid_after" != 0 && "$pid_after" != "$pid_before" ]] \
+    || fail "the service was not restarted by the upgrade (MainPID $pid_before, then $pid_after)"
+[[ $(sed -n '/^Started ioc-edge.service/,$p' <<<"$journal" | grep -c "Started ioc-edge.service") -ge 2 ]] \
+    || fail "READY=1 was not received again after the upgrade: $journal"
+ok "apt-get upgrade to $new_version in the booted root: the service restarted (pid $pid_before -> $pid_after), active again after READY=1"
+
+removed=$(cat "$target/root/probe-removed.txt")
+installed=$(cat "$target/root/probe-installed.txt")
+expect_contains "$(cat "$target/root/probe-remove.txt")" "remove_exit=0" "apt-get remove in the booted root"
+expect_contains "$removed" "ActiveState=inactive" "ioc-edge.service after apt-get remove"
+expect_contains "$(cat "$target/root/probe-install.txt")" "install_exit=0" "apt-get install in the booted root"
+for want in ActiveState=active SubState=running User=ioc-edge; do
+    expect_contains "$installed" "$want" "ioc-edge.service after installing with a valid configuration"
+done
+[[ $(grep -c "Started ioc-edge.service" <<<"$journal") -eq 3 ]] || fail "READY=1 was not received three times: $journal"
+ok "in the booted root: apt-get remove stopped the service; installing again with the kept, valid configuration started it (READY=1)"
+
 [[ $(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml") == "$config_before" ]] || fail "the edited configuration changed"
 [[ $(stat_of /etc/ioc-edge/ioc-edge.toml) == "root:ioc-edge 640" ]] || fail "after the upgrade ioc-edge.toml is $(stat_of /etc/ioc-edge/ioc-edge.toml)"
-after=$(count_waiting)
-[[ $after -eq $before ]] || fail "the buffer held $before readings before the upgrade, $after after"
-[[ $out != *"is not ready"* ]] || fail "the upgrade complained about the valid configuration: $out"
-ok "apt-get upgrade to $new_version: the edited configuration kept (same bytes, root:ioc-edge 0640), the buffer's $after readings intact"
+# The buffer is intact: nothing was sent (the IOC is unreachable) and nothing lost, so every seq
+# from 1 to the last one the daemons committed is still waiting.
+read -r waiting first last < <(in_root ioc-edge outbox stats --json --db /var/lib/ioc-edge/outbox.db | python3 -c \
+    'import json,sys; j=json.load(sys.stdin); print(j["readings"], j["first_seq"], j["last_seq"])')
+[[ $first -eq 1 && $waiting -eq $last && $last -gt $before ]] \
+    || fail "the buffer after the upgrade: $waiting waiting, seqs $first..$last (before: $before)"
+after=$waiting
+ok "the edited configuration kept (same bytes, root:ioc-edge 0640); the buffer intact: seqs 1..$last all waiting ($before before the boot)"
 
 # --- remove: configuration and data stay ---------------------------------------------------------
 out=$(in_root apt-get remove -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get remove"; }
