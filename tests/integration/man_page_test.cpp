@@ -3,6 +3,7 @@
 // defaults and "required" marks. The page is rendered with groff, as man(1) would show it, and
 // compared with the help of the binary under test; adding an option without documenting it (or
 // documenting one that is gone) fails here.
+#include <cctype>
 #include <regex>
 #include <set>
 #include <sstream>
