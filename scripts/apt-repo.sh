@@ -49,7 +49,7 @@ if [[ $test_key -eq 1 ]]; then
     export GNUPGHOME="$(dirname "$repo")/$(basename "$repo")-gnupg"
     mkdir -p "$GNUPGHOME"
     chmod 0700 "$GNUPGHOME"
-    if ! gpg --batch --list-secret-keys 2>/dev/null | grep -q .; then
+    if [[ -z $(gpg --batch --list-secret-keys 2>/dev/null) ]]; then
         # No passphrase: a key for tests only, never for a real archive.
         gpg --batch --quiet --passphrase '' --quick-gen-key \
             "ioc-edge test archive (tests only) <archive@ioc-edge.invalid>" ed25519 sign 1y

@@ -140,18 +140,21 @@ for _ in $(seq 300); do
     [[ $(grep -c '/data/' "$work/received.txt" || true) -ge 5 ]] && break
     sleep 0.1
 done
+[[ $(grep -c '/data/' "$work/received.txt" || true) -ge 5 ]] \
+    || fail "fewer than 5 batches reached the broker in 30 s: $(tail -n 20 "$work/ioc-edge.log")"
 kill -TERM "$daemon"
 wait "$daemon" || fail "the daemon exited with $? on SIGTERM: $(tail -n 20 "$work/ioc-edge.log")"
 
 # Every seq the outbox committed reached the broker or still waits in the outbox (the last batch
 # may be in flight at SIGTERM): the outbox's last seq and its waiting count, read by the arm64
 # program itself, against the seqs in the batches the broker delivered.
-last=$(run outbox stats --json --db "$work/data/outbox.db" | python3 -c 'import json,sys; print(json.load(sys.stdin)["last_seq"])')
+read -r last first_waiting < <(run outbox stats --json --db "$work/data/outbox.db" | python3 -c \
+    'import json,sys; j=json.load(sys.stdin); print(j["last_seq"], j["first_seq"] if j["readings"] else j["last_seq"] + 1)')
 waiting=$(run outbox stats --count --db "$work/data/outbox.db")
 sleep 0.5   # mosquitto_sub writes out what it has already received
-python3 - "$work/received.txt" "$last" "$waiting" <<'PY' || fail "delivery check"
+python3 - "$work/received.txt" "$last" "$waiting" "$first_waiting" <<'PY' || fail "delivery check"
 import json, sys
-path, last, waiting = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+path, last, waiting, first_waiting = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 seqs = set()
 for line in open(path, encoding="utf-8"):
     topic, _, payload = line.partition(" ")
@@ -161,7 +164,8 @@ for line in open(path, encoding="utf-8"):
 missing = sorted(set(range(1, last + 1)) - seqs)
 print(f"  delivery:     seqs 1..{last} committed, {len(seqs)} received by the broker, "
       f"{waiting} still waiting in the outbox, {len(missing)} not received")
-if last < 100 or len(missing) > waiting:
+# At least 100 readings reached the broker, and what did not is the tail still in the outbox.
+if len(seqs) < 100 or len(missing) > waiting or any(m < first_waiting for m in missing):
     sys.exit(1)
 PY
 echo "smoke-arm64: passed"

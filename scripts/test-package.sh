@@ -15,7 +15,8 @@
 # (VERSION+upgradetest1): what is tested is dpkg's and the maintainer scripts' handling of an
 # upgrade, not the compiler. Needs root, debootstrap, reprepro and gnupg (installed if missing)
 # and Debian's mirror. Services do not run in the root (a policy-rc.d forbids it, as in any
-# chroot); the script runs the daemon itself, as user ioc-edge, to fill a buffer.
+# chroot); the script runs the daemon itself, as user ioc-edge, to fill a buffer, and then boots the
+# root with systemd-nspawn -b for the service's own checks (READY, upgrade, remove, reinstall).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -52,11 +53,21 @@ work=$(mktemp -d /tmp/ioc-edge-pkgtest.XXXXXX)
 target="$work/root"
 mounted=()
 cleanup() {
+    [[ -n "${daemon_pid:-}" ]] && kill "$daemon_pid" 2>/dev/null || true
+    for home in "$work/repo-gnupg" "$work/other-gnupg"; do
+        [[ -d $home ]] && gpgconf --homedir "$home" --kill gpg-agent 2>/dev/null || true
+    done
     for ((i = ${#mounted[@]} - 1; i >= 0; i--)); do umount -l "${mounted[$i]}" 2>/dev/null || true; done
-    [[ -n "${daemon_pid:-}" ]] && kill "$daemon_pid" 2>/dev/null
-    rm -rf "$work"
+    # Never delete through a mount of the host's /proc, /sys or /dev: if anything is still mounted
+    # under the work directory, leave it for a human.
+    if grep -q " $work/" /proc/self/mounts; then
+        echo "test-package: $work still has mounts; not deleting it" >&2
+        return
+    fi
+    rm -rf --one-file-system "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 passed=0
 ok() { passed=$((passed + 1)); echo "  ok  $*"; }
@@ -84,8 +95,8 @@ fi
 cp -a "$cache" "$target"
 bind_system() {  # /proc, /sys, /dev for dpkg and apt inside the root
     for m in proc sys dev dev/pts; do
+        mounted+=("$target/$m")   # listed first: a signal between the two still unmounts it
         mount --bind "/$m" "$target/$m"
-        mounted+=("$target/$m")
     done
 }
 unbind_system() {  # before booting the root: systemd-nspawn mounts its own
@@ -107,8 +118,8 @@ repo="$work/repo"
 bash scripts/apt-repo.sh --repo "$repo" --test-key "$deb" >"$work/repo.log" 2>&1 \
     || { cat "$work/repo.log" >&2; fail "apt-repo.sh"; }
 mkdir -p "$target/srv/ioc-edge-repo"
-mount --bind "$repo" "$target/srv/ioc-edge-repo"
 mounted+=("$target/srv/ioc-edge-repo")
+mount --bind "$repo" "$target/srv/ioc-edge-repo"
 # A wrong key first: apt must refuse the repository.
 mkdir -m 0700 "$work/other-gnupg"
 gpg --batch --quiet --homedir "$work/other-gnupg" --passphrase '' --quick-gen-key "not the archive" ed25519 sign 1d
@@ -126,7 +137,7 @@ ok "apt accepts the repository signed by its key (signed-by)"
 out=$(in_root apt-get install -y --no-install-recommends ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get install"; }
 [[ $(in_root dpkg-query -W -f='${Version}' ioc-edge) == "$version" ]] || fail "installed version"
 ok "apt-get install ioc-edge ($version) from the repository"
-expect_contains "$out" "installed and enabled, but not started" "install message"
+expect_contains "$out" "installed and enabled, but the service is not (re)started" "install message"
 expect_contains "$out" "cannot read file \"/etc/ioc-edge/tls/ca.pem\"" "install message"
 [[ $(grep -c "is not ready" <<<"$out") -eq 1 ]] || fail "one message about the configuration, not $(grep -c 'is not ready' <<<"$out")"
 ok "the unedited configuration: one message, the service enabled but not started"
@@ -143,6 +154,9 @@ in_root dpkg-query -W -f='${Conffiles}\n' ioc-edge | grep -q "/etc/ioc-edge/ioc-
 ok "files, owners and modes: binary root 0755, ioc-edge.toml conffile root:ioc-edge 0640, tls/ 0750, unit, man page, docs"
 [[ -L "$target/etc/systemd/system/multi-user.target.wants/ioc-edge.service" ]] || fail "the service is not enabled"
 ok "the service is enabled (multi-user.target.wants)"
+in_root debconf-show ioc-edge | grep -q "ioc-edge/purge-unsent: false" \
+    || fail "the purge question is not registered: $(in_root debconf-show ioc-edge 2>&1)"
+ok "debconf knows the purge question ioc-edge/purge-unsent (default false) from the installation on"
 
 IFS=: read -r _ _ uid gid _ home shell < <(in_root getent passwd ioc-edge) || fail "no user ioc-edge"
 [[ $uid -lt 1000 && $home == /var/lib/ioc-edge && $shell == /usr/sbin/nologin ]] \
@@ -215,13 +229,17 @@ config_before=$(sha256sum <"$target/etc/ioc-edge/ioc-edge.toml")
 new_version="${version}+upgradetest1"
 dpkg-deb -R "$deb" "$work/repack"
 sed -i "s/^Version: .*/Version: $new_version/" "$work/repack/DEBIAN/control"
+# A unit file that differs, as a real upgrade's may: the restarted service must run under it.
+sed -i 's/^\[Service\]$/[Service]\nEnvironment=IOC_EDGE_UPGRADE_TEST=1/' "$work/repack/lib/systemd/system/ioc-edge.service"
+grep -q IOC_EDGE_UPGRADE_TEST "$work/repack/lib/systemd/system/ioc-edge.service" || fail "the repack's unit edit"
+( cd "$work/repack" && find . -type f ! -path './DEBIAN/*' -printf '%P\0' | xargs -0 md5sum >DEBIAN/md5sums )
 dpkg-deb --root-owner-group -b "$work/repack" "$work/ioc-edge_${new_version}_amd64.deb" >/dev/null
 bash scripts/apt-repo.sh --repo "$repo" --test-key "$work/ioc-edge_${new_version}_amd64.deb" >>"$work/repo.log" 2>&1 \
     || { cat "$work/repo.log" >&2; fail "adding the newer version to the repository"; }
 
 cat >"$target/root/probe.sh" <<'PROBE'
 #!/bin/sh
-show() { systemctl show ioc-edge.service -p ActiveState -p SubState -p NRestarts -p MainPID -p User; }
+show() { systemctl show ioc-edge.service -p ActiveState -p SubState -p NRestarts -p MainPID -p User -p Environment; }
 show > /root/probe-before.txt
 ioc-edge status > /root/probe-status.txt 2>&1; echo "status_exit=$?" >> /root/probe-before.txt
 export DEBIAN_FRONTEND=noninteractive
@@ -290,9 +308,10 @@ for want in ActiveState=active SubState=running User=ioc-edge; do
 done
 [[ -n "$pid_after" && "$pid_after" != 0 && "$pid_after" != "$pid_before" ]] \
     || fail "the service was not restarted by the upgrade (MainPID $pid_before, then $pid_after)"
+expect_contains "$probe_after" "IOC_EDGE_UPGRADE_TEST=1" "ioc-edge.service after the upgrade (systemd reloaded the new unit)"
 [[ $(sed -n '/^Started ioc-edge.service/,$p' <<<"$journal" | grep -c "Started ioc-edge.service") -ge 2 ]] \
     || fail "READY=1 was not received again after the upgrade: $journal"
-ok "apt-get upgrade to $new_version in the booted root: the service restarted (pid $pid_before -> $pid_after), active again after READY=1"
+ok "apt-get upgrade to $new_version in the booted root: systemd reloaded the changed unit, the service restarted (pid $pid_before -> $pid_after), active again after READY=1"
 
 removed=$(cat "$target/root/probe-removed.txt")
 installed=$(cat "$target/root/probe-installed.txt")
@@ -328,7 +347,7 @@ ok "apt-get remove: program gone, configuration and buffer kept, '$after reading
 out=$(in_root apt-get purge -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get purge"; }
 [[ -z $(in_root dpkg-query -W -f='${Status}' ioc-edge 2>/dev/null | grep -v not-installed) ]] || fail "still known to dpkg"
 [[ ! -e "$target/etc/ioc-edge/ioc-edge.toml" ]] || fail "purge left the configuration"
-expect_contains "$out" "holds $after readings that never reached the IOC: it is KEPT" "purge message"
+expect_contains "$out" "/var/lib/ioc-edge holds $after readings that never reached the IOC: they are KEPT" "purge message"
 [[ -f "$target/var/lib/ioc-edge/outbox.db" ]] || fail "purge deleted unsent readings without confirmation"
 [[ ! -e "$target/var/lib/ioc-edge/rollups.db" && ! -e "$target/var/lib/ioc-edge/unsent-at-removal" ]] \
     || fail "purge left more than the outbox: $(ls "$target/var/lib/ioc-edge")"
@@ -339,9 +358,19 @@ in_root apt-get install -y --no-install-recommends ioc-edge >/dev/null 2>&1 || f
 again=$(count_waiting)
 [[ $again -eq $after ]] || fail "after reinstalling, $again readings instead of $after"
 ok "reinstall: the $again kept readings are in the buffer again"
+# A damaged outbox the daemon once set aside (kept for recovery) counts as unsent whatever the
+# count says: a non-interactive purge keeps it.
+corrupt=/var/lib/ioc-edge/outbox.db.corrupt-20261201T000000Z
+printf 'damaged pages' >"$target$corrupt"
+in_root apt-get remove -y ioc-edge >/dev/null 2>&1 || fail "remove (damaged outbox)"
+out=$(in_root apt-get purge -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get purge (damaged outbox)"; }
+expect_contains "$out" "/var/lib/ioc-edge holds unknown readings that never reached the IOC: they are KEPT" "purge message"
+[[ -f "$target$corrupt" && -f "$target/var/lib/ioc-edge/outbox.db" ]] || fail "purge deleted a damaged outbox set aside"
+ok "apt-get purge with a damaged outbox set aside (outbox.db.corrupt-*): both kept, not silently deleted"
+in_root apt-get install -y --no-install-recommends ioc-edge >/dev/null 2>&1 || fail "reinstall (2)"
 echo "ioc-edge ioc-edge/purge-unsent boolean true" | in_root debconf-set-selections
 out=$(in_root apt-get purge -y ioc-edge 2>&1) || { echo "$out" >&2; fail "apt-get purge (confirmed)"; }
-expect_contains "$out" "deleting /var/lib/ioc-edge/outbox.db with $after readings" "confirmed purge message"
+expect_contains "$out" "deleting /var/lib/ioc-edge with unknown readings that never reached the IOC, as answered" "confirmed purge message"
 [[ ! -e "$target/var/lib/ioc-edge" ]] || fail "confirmed purge left /var/lib/ioc-edge"
 # The certificates and key district IT put in /etc/ioc-edge/tls are theirs: kept, and nothing else.
 [[ $(cd "$target/etc/ioc-edge" && find . | sort | tr '\n' ' ') == ". ./tls ./tls/ca.pem ./tls/client.key ./tls/client.pem " ]] \
