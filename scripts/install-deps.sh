@@ -16,6 +16,8 @@ packages=(
   prometheus chromium
   # the manual page's test renders it as man(1) would (tests/integration/man_page_test.cpp)
   groff-base
+  # ioc-receiver (receiver/): libpq to build; its tests start their own PostgreSQL 15 cluster
+  libpq-dev postgresql-15
 )
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -37,7 +39,7 @@ apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 # The packaged broker must not hold port 1883 or run as a service during tests and the demo, nor
 # the packaged Prometheus port 9090 (the tests start their own, on free ports).
-for service in mosquitto prometheus; do
+for service in mosquitto prometheus postgresql; do
   if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet "$service" 2>/dev/null; then
     systemctl stop "$service" || true
   fi

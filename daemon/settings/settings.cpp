@@ -1,12 +1,12 @@
 #include "settings/settings.h"
 
 #include "core/envelope.h"
+#include "mqtt_sub/mqtt_url.h"
 
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -56,12 +56,9 @@ void read_buffer(TableReader& r, BufferSettings& b) {
 void read_uplink(TableReader& r, UplinkSettings& u, const GatewaySettings& g) {
   if (auto v = r.string("url", true)) {
     u.url = *v;
-    static const std::regex re(R"(^(mqtt|mqtts)://(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9_.-]+)(:([0-9]{1,5}))?$)");
-    std::smatch m;
-    if (!std::regex_match(u.url, m, re))
-      r.error_at_key("url", "\"" + u.url + "\" is not an MQTT URL like \"mqtts://ioc.example.gov.vn:8883\" (schemes: mqtt, mqtts)");
-    else if (m[4].matched && (std::stoi(m[4].str()) < 1 || std::stoi(m[4].str()) > 65535))
-      r.error_at_key("url", "port must be 1..65535");
+    MqttUrlError error{};
+    if (!parse_mqtt_url(u.url, &error))
+      r.error_at_key("url", mqtt_url_error_text(u.url, error, "\"mqtts://ioc.example.gov.vn:8883\""));
   }
   u.client_id = r.string_or("client_id", "ioc-edge-" + g.site);
   const bool tls = u.url.rfind("mqtts://", 0) == 0;
@@ -100,15 +97,11 @@ void read_uplink(TableReader& r, UplinkSettings& u, const GatewaySettings& g) {
 void read_status(TableReader& r, StatusSettings& s) {
   s.listen = r.string_or("listen", s.listen);
   if (!s.listen.empty()) {
-    static const std::regex re(R"(^(\[[0-9A-Fa-f:.]+\]|[0-9.]+|localhost):([0-9]{1,5})$)");
-    std::smatch m;
-    if (!std::regex_match(s.listen, m, re) || std::stoi(m[2].str()) > 65535) {
-      r.error_at_key("listen", "\"" + s.listen + "\" is not ADDRESS:PORT like \"127.0.0.1:8787\" or \"[::1]:8787\" (\"\" turns the status server off)");
+    if (const auto a = parse_listen_address(s.listen)) {
+      s.host = a->host;
+      s.port = a->port;
     } else {
-      s.host = m[1].str();
-      if (s.host.front() == '[') s.host = s.host.substr(1, s.host.size() - 2);
-      if (s.host == "localhost") s.host = "127.0.0.1";
-      s.port = std::stoi(m[2].str());
+      r.error_at_key("listen", "\"" + s.listen + "\" is not ADDRESS:PORT like \"127.0.0.1:8787\" or \"[::1]:8787\" (\"\" turns the status server off)");
     }
   }
   s.link_down_after = r.duration_or("link_down_after", s.link_down_after, std::chrono::seconds(1));
@@ -243,41 +236,19 @@ LoadResult parse(const toml::table& root, const std::string& name, const std::ve
   return res;
 }
 
-LoadResult parse_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers,
-                      bool check_files = true) {
-  try {
-    const auto root = toml::parse(text, name);
-    return parse(root, name, drivers, check_files);
-  } catch (const toml::parse_error& e) {
-    LoadResult res{std::nullopt, Diagnostics(name)};
-    res.diagnostics.error(e.source(), "syntax error: " + std::string(e.description()));
-    return res;
-  }
-}
-
 }  // namespace
 
 LoadResult load_settings_text(std::string_view text, const std::string& name, const std::vector<Driver>& drivers,
                               bool check_files) {
-  return parse_text(text, name, drivers, check_files);
+  LoadResult res{std::nullopt, Diagnostics(name)};
+  const auto root = read_toml_text(text, name, res.diagnostics);
+  return root ? parse(*root, name, drivers, check_files) : res;
 }
 
 LoadResult load_settings(const std::string& path, const std::vector<Driver>& drivers) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) {
-    LoadResult res{std::nullopt, Diagnostics(path)};
-    res.diagnostics.error(1, 1, std::string("cannot read the configuration file: ") + std::strerror(errno));
-    return res;
-  }
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  const std::string text = ss.str();
-  if (!valid_utf8(text)) {
-    LoadResult res{std::nullopt, Diagnostics(path)};
-    res.diagnostics.error(1, 1, "the file is not valid UTF-8 (save it as UTF-8)");
-    return res;
-  }
-  return parse_text(text, path, drivers);
+  LoadResult res{std::nullopt, Diagnostics(path)};
+  const auto root = read_toml_file(path, res.diagnostics);
+  return root ? parse(*root, path, drivers, true) : res;
 }
 
 }  // namespace ioc_edge

@@ -141,6 +141,66 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
 }
 }  // namespace
 
+std::optional<toml::table> read_toml_text(std::string_view text, const std::string& name, Diagnostics& diag) {
+  try {
+    return toml::parse(text, name);
+  } catch (const toml::parse_error& e) {
+    diag.error(e.source(), "syntax error: " + std::string(e.description()));
+    return std::nullopt;
+  }
+}
+
+std::optional<toml::table> read_toml_file(const std::string& path, Diagnostics& diag) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) {
+    diag.error(1, 1, std::string("cannot read the configuration file: ") + std::strerror(errno));
+    return std::nullopt;
+  }
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  const std::string text = ss.str();
+  if (!valid_utf8(text)) {
+    diag.error(1, 1, "the file is not valid UTF-8 (save it as UTF-8)");
+    return std::nullopt;
+  }
+  return read_toml_text(text, path, diag);
+}
+
+std::optional<ListenAddress> parse_listen_address(std::string_view text, bool* port_out_of_range) {
+  if (port_out_of_range) *port_out_of_range = false;
+  std::string_view host, port;
+  bool v6 = false;
+  if (!text.empty() && text.front() == '[') {
+    const auto close = text.find("]:");
+    if (close == std::string_view::npos) return std::nullopt;
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+    v6 = true;
+  } else {
+    const auto colon = text.find(':');
+    if (colon == std::string_view::npos || text.find(':', colon + 1) != std::string_view::npos) return std::nullopt;
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+  }
+  if (host.empty() || port.empty() || port.size() > 5) return std::nullopt;
+  for (const char c : host) {
+    const bool ok = v6 ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.')
+                       : ((c >= '0' && c <= '9') || c == '.');
+    if (!ok && !(!v6 && host == "localhost")) return std::nullopt;
+  }
+  if (v6 && host.find(':') == std::string_view::npos) return std::nullopt;
+  int p = 0;
+  for (const char c : port) {
+    if (c < '0' || c > '9') return std::nullopt;
+    p = p * 10 + (c - '0');
+  }
+  if (p < 1 || p > 65535) {
+    if (port_out_of_range) *port_out_of_range = true;
+    return std::nullopt;
+  }
+  return ListenAddress{host == "localhost" ? "127.0.0.1" : std::string(host), p};
+}
+
 std::optional<std::string> did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   std::optional<std::string> best;
   std::size_t best_d = std::max<std::size_t>(2, word.size() / 3) + 1;

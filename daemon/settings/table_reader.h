@@ -43,12 +43,26 @@ class Diagnostics {
   std::vector<Diagnostic> list_;
 };
 
+// A settings file parsed as TOML, or nullopt with the problem in `diag`: unreadable, not UTF-8, or
+// a syntax error at its line and column. Every program of the project reads its file this way.
+std::optional<toml::table> read_toml_file(const std::string& path, Diagnostics& diag);
+std::optional<toml::table> read_toml_text(std::string_view text, const std::string& name, Diagnostics& diag);
+
 // "30s", "500ms", "1h30m", "7d" -> milliseconds. Returns nullopt on anything else.
 std::optional<std::chrono::milliseconds> parse_duration(std::string_view text);
 // "2GiB", "512MB", "100KiB", "4096B", "4096" -> bytes.
 std::optional<std::uint64_t> parse_size(std::string_view text);
 // "+07:00", "-03:30", "+0700", "+07", "Z", "UTC" -> minutes east of UTC (at most 14 hours).
 std::optional<int> parse_offset_minutes(std::string_view text);
+// "ADDRESS:PORT" for a server to listen on: an IPv4 address ("0.0.0.0:8780"), a bracketed IPv6
+// address ("[::1]:8787") or localhost (127.0.0.1); port 1..65535. One rule for every server the
+// project runs (the status API, http-ingest, ioc-receiver's status). nullopt when malformed, with
+// `port_out_of_range` set when only the port is wrong.
+struct ListenAddress {
+  std::string host;  // without brackets; "localhost" becomes "127.0.0.1"
+  int port = 0;
+};
+std::optional<ListenAddress> parse_listen_address(std::string_view text, bool* port_out_of_range = nullptr);
 // The closest of `candidates` to `word`, if close enough to be a likely typo.
 std::optional<std::string> did_you_mean(std::string_view word, const std::vector<std::string>& candidates);
 

@@ -24,43 +24,23 @@ constexpr std::uint64_t kMaxBodyLimit = 256ull << 20;
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-bool digits_only(std::string_view s) {
-  if (s.empty() || s.size() > 5) return false;
-  for (const char c : s)
-    if (c < '0' || c > '9') return false;
-  return true;
-}
-
-// "ADDRESS:PORT" with an IPv4 address or [IPv6]; the address is checked when the server binds it.
+// "ADDRESS:PORT" (settings/table_reader.h: parse_listen_address); the address is checked when the
+// server binds it.
 void parse_listen(TableReader& r, Config& c) {
   const auto v = r.string("listen", true);
   if (!v) return;
   c.listen = *v;
   std::tie(c.line, c.column) = r.position("listen");
-  const auto bad = [&] {
-    r.error_at_key("listen", quoted(*v) + " is not ADDRESS:PORT like \"0.0.0.0:8780\", \"127.0.0.1:8780\" or \"[::]:8780\"");
-  };
-  std::string_view s = *v;
-  std::string_view host, port;
-  if (!s.empty() && s.front() == '[') {
-    const auto close = s.find("]:");
-    if (close == std::string_view::npos) return bad();
-    host = s.substr(1, close - 1);
-    port = s.substr(close + 2);
-  } else {
-    const auto colon = s.rfind(':');
-    if (colon == std::string_view::npos || s.find(':') != colon) return bad();
-    host = s.substr(0, colon);
-    port = s.substr(colon + 1);
-  }
-  if (host.empty() || !digits_only(port)) return bad();
-  const int p = std::stoi(std::string(port));
-  if (p < 1 || p > 65535) {
-    r.error_at_key("listen", "port must be 1..65535");
+  bool port_out_of_range = false;
+  const auto a = parse_listen_address(*v, &port_out_of_range);
+  if (!a) {
+    r.error_at_key("listen", port_out_of_range ? std::string("port must be 1..65535")
+                                               : quoted(*v) + " is not ADDRESS:PORT like \"0.0.0.0:8780\", "
+                                                              "\"127.0.0.1:8780\" or \"[::]:8780\"");
     return;
   }
-  c.host = std::string(host);
-  c.port = p;
+  c.host = a->host;
+  c.port = a->port;
 }
 
 // Reads the token: one line, no spaces, at least 16 bytes; a file other users can read is refused.

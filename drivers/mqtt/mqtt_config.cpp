@@ -6,6 +6,7 @@
 
 #include "drivers/mqtt/mqtt_mapping.h"
 #include "drivers/shared/json_mapping.h"
+#include "mqtt_sub/mqtt_url.h"
 #include "settings/table_reader.h"
 
 namespace ioc_edge::mqtt {
@@ -29,68 +30,25 @@ constexpr std::string_view kTlsKeys[] = {"ca_file", "cert_file", "key_file", "ve
 
 std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
-bool host_char(char c) {
-  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
-}
-
-bool v6_char(char c) {
-  return (c >= 'A' && c <= 'F') || (c >= 'a' && c <= 'f') || (c >= '0' && c <= '9') || c == ':' || c == '.';
-}
-
-// "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]", HOST a name, an IPv4 address or [IPv6].
+// "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]" (mqtt_sub/mqtt_url.h, shared with the uplink and
+// ioc-receiver).
 void parse_url(TableReader& r, Config& c) {
   const auto url = r.string("url", true);
   if (!url) return;
   c.url = *url;
   std::tie(c.url_line, c.url_column) = r.position("url");
-  const auto bad = [&] {
-    r.error_at_key("url", quoted(c.url) +
-                              " is not an MQTT URL like \"mqtt://127.0.0.1:1883\" or \"mqtts://broker.lan:8883\" "
-                              "(schemes: mqtt, mqtts)");
+  // The scheme alone decides which TLS keys are allowed, also when the rest is wrong: one
+  // problem, one message.
+  c.tls = c.url.rfind("mqtts://", 0) == 0;
+  MqttUrlError error{};
+  const auto u = parse_mqtt_url(c.url, &error);
+  if (!u) {
+    r.error_at_key("url", mqtt_url_error_text(c.url, error, "\"mqtt://127.0.0.1:1883\" or \"mqtts://broker.lan:8883\""));
     c.host.clear();
-  };
-  std::string_view rest = c.url;
-  if (rest.rfind("mqtts://", 0) == 0) {
-    c.tls = true;
-    rest.remove_prefix(8);
-  } else if (rest.rfind("mqtt://", 0) == 0) {
-    rest.remove_prefix(7);
-  } else {
-    return bad();
-  }
-  std::string_view host, port;
-  if (!rest.empty() && rest.front() == '[') {
-    const auto close = rest.find(']');
-    if (close == std::string_view::npos) return bad();
-    host = rest.substr(1, close - 1);
-    if (host.empty() || host.find(':') == std::string_view::npos) return bad();
-    for (const char ch : host)
-      if (!v6_char(ch)) return bad();
-    rest.remove_prefix(close + 1);
-    if (!rest.empty() && rest.front() != ':') return bad();
-  } else {
-    const auto colon = rest.find(':');
-    host = rest.substr(0, colon);
-    if (host.empty()) return bad();
-    for (const char ch : host)
-      if (!host_char(ch)) return bad();
-    rest.remove_prefix(colon == std::string_view::npos ? rest.size() : colon);
-  }
-  c.host = std::string(host);
-  c.port = c.tls ? 8883 : 1883;
-  if (rest.empty()) return;
-  port = rest.substr(1);  // after ':'
-  if (port.empty() || port.size() > 5) return bad();
-  int p = 0;
-  for (const char ch : port) {
-    if (ch < '0' || ch > '9') return bad();
-    p = p * 10 + (ch - '0');
-  }
-  if (p < 1 || p > 65535) {
-    r.error_at_key("url", "port must be 1..65535");
     return;
   }
-  c.port = p;
+  c.host = u->host;
+  c.port = u->port;
 }
 
 // A duration key holding whole seconds within [min, max].
@@ -320,18 +278,8 @@ void parse_mapping(TableReader& r, Config& c) {
   c.blob_priority = prio == "high" ? Priority::High : prio == "normal" ? Priority::Normal : Priority::Low;
 }
 
-std::string lower(std::string s) {
-  for (auto& ch : s)
-    if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-  return s;
-}
-
 // scheme://host:port, host in lower case (names and IPv6 hex digits are case-insensitive).
-std::string normalised_url(const Config& c) {
-  const bool v6 = c.host.find(':') != std::string::npos;
-  return std::string(c.tls ? "mqtts://" : "mqtt://") + (v6 ? "[" : "") + lower(c.host) + (v6 ? "]" : "") + ":" +
-         std::to_string(c.port);
-}
+std::string normalised_url(const Config& c) { return MqttUrl{c.tls, c.host, c.port}.normalised(); }
 
 std::string show_duration(std::chrono::milliseconds d) {
   const auto ms = d.count();

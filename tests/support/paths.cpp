@@ -2,6 +2,7 @@
 #include "support.h"
 
 #include <cstdlib>
+#include <stdexcept>
 
 #ifndef IOC_EDGE_SOURCE_DIR
 #error "tests/support needs -DIOC_EDGE_SOURCE_DIR=\"<source tree>\""
@@ -25,5 +26,13 @@ std::string ioc_edge_binary() {
 }
 
 std::string ioc_edge_man_page() { return IOC_EDGE_MAN_PAGE; }
+
+std::string ioc_receiver_binary() {
+#ifdef IOC_RECEIVER_BINARY
+  return IOC_RECEIVER_BINARY;
+#else
+  throw std::runtime_error("this build has no ioc-receiver (IOC_EDGE_RECEIVER=OFF)");
+#endif
+}
 
 }  // namespace ioc_edge::test

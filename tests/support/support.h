@@ -82,6 +82,8 @@ std::string repo_root();
 std::string ioc_edge_binary();
 // The manual page built from docs/ioc-edge.8.scd (ioc-edge.8 in the build tree).
 std::string ioc_edge_man_page();
+// The ioc-receiver executable (compile definition IOC_RECEIVER_BINARY); throws in a build without it.
+std::string ioc_receiver_binary();
 
 // --- Child processes ----------------------------------------------------------------------------
 
