@@ -98,11 +98,7 @@ LoadResult parse(const toml::table& root, const std::string& name, bool check_fi
   Settings s;
   s.file = name;
   TableReader top(root, diag, "");
-  const auto section = [&](const char* key, bool required) -> const toml::table* {
-    const auto* t = top.table(key);
-    if (!t && required && !root.get(key)) diag.error(1, 1, std::string("missing required section [") + key + "]");
-    return t;
-  };
+  const auto section = [&](const char* key, bool required) { return top.section(key, required); };
   if (const auto* t = section("receiver", false)) {
     TableReader r(*t, diag, "[receiver] ");
     s.log_level = r.enum_or("log_level", s.log_level, {"trace", "debug", "info", "warn", "error"});

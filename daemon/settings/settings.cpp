@@ -197,11 +197,7 @@ LoadResult parse(const toml::table& root, const std::string& name, const std::ve
   s.file = name;
   TableReader top(root, diag, "");
   const toml::table empty;
-  const auto section = [&](const char* key, bool required) -> const toml::table* {
-    const auto* t = top.table(key);
-    if (!t && required && !root.get(key)) diag.error(1, 1, std::string("missing required section [") + key + "]");
-    return t;
-  };
+  const auto section = [&](const char* key, bool required) { return top.section(key, required); };
   if (const auto* t = section("gateway", true)) {
     TableReader r(*t, diag, "[gateway] ");
     read_gateway(r, s.gateway);

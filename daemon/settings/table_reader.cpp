@@ -425,6 +425,12 @@ const toml::table* TableReader::table(std::string_view key) {
   return n->as_table();
 }
 
+const toml::table* TableReader::section(std::string_view key, bool required) {
+  const auto* t = table(key);
+  if (!t && required && !table_.get(key)) diag_.error(1, 1, "missing required section [" + std::string(key) + "]");
+  return t;
+}
+
 const toml::array* TableReader::array(std::string_view key) {
   const toml::node* n = get(key, false);
   if (!n) return nullptr;

@@ -88,6 +88,9 @@ class TableReader {
   std::optional<std::string> file_path(std::string_view key, bool required = false);
 
   const toml::table* table(std::string_view key);
+  // A top-level [section]: like table(), and when `required` and absent, "missing required
+  // section [key]" at 1:1.
+  const toml::table* section(std::string_view key, bool required);
   const toml::array* array(std::string_view key);
 
   // Marks a key as known without reading it (handled elsewhere).
