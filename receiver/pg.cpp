@@ -36,19 +36,26 @@ bool Result::is_null(int row, int column) const { return PQgetisnull(r_, row, co
 std::string_view Result::text(int row, int column) const {
   return {PQgetvalue(r_, row, column), static_cast<std::size_t>(PQgetlength(r_, row, column))};
 }
-long long Result::integer(int row, int column) const { return std::strtoll(PQgetvalue(r_, row, column), nullptr, 10); }
+long long Result::integer(int row, int column) const {
+  const char* v = PQgetvalue(r_, row, column);  // NULL for a cell outside the result
+  return v ? std::strtoll(v, nullptr, 10) : 0;
+}
 long long Result::affected() const {
   const char* n = r_ ? PQcmdTuples(r_) : "";
   return *n ? std::strtoll(n, nullptr, 10) : 0;
 }
 
 Connection::Connection(const std::string& conninfo) {
-  c_ = PQconnectdb(conninfo.c_str());
+  // The string is expanded in place of "dbname", after the default timeout: its own
+  // connect_timeout, if any, wins.
+  const char* keywords[] = {"connect_timeout", "dbname", nullptr};
+  const char* values[] = {"10", conninfo.c_str(), nullptr};
+  c_ = PQconnectdbParams(keywords, values, /*expand_dbname=*/1);
   if (!c_ || PQstatus(c_) != CONNECTION_OK) {
     const std::string message = c_ ? trimmed(PQerrorMessage(c_)) : "out of memory";
     if (c_) PQfinish(c_);
     c_ = nullptr;
-    throw Error("cannot connect to the database: " + message, "");
+    throw Error("cannot connect to the database: " + message, "", true);
   }
 }
 
@@ -62,10 +69,13 @@ void Connection::fail(const std::string& what, pg_result* r) {
   if (r) {
     if (const char* s = PQresultErrorField(r, PG_DIAG_SQLSTATE)) state = s;
     message = trimmed(PQresultErrorMessage(r));
+    // Not an error from the server, but not what the call expects either (an empty statement,
+    // a COPY through exec()): say which.
+    if (message.empty()) message = std::string("unexpected result ") + PQresStatus(PQresultStatus(r));
     PQclear(r);
   }
   if (message.empty()) message = trimmed(PQerrorMessage(c_));
-  throw Error(what + ": " + message, state);
+  throw Error(what + ": " + message, state, PQstatus(c_) == CONNECTION_BAD);
 }
 
 Result Connection::exec(const std::string& sql) {

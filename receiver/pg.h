@@ -16,13 +16,17 @@ namespace ioc_receiver::pg {
 
 class Error : public std::runtime_error {
  public:
-  Error(const std::string& message, std::string sqlstate) : std::runtime_error(message), sqlstate_(std::move(sqlstate)) {}
-  // Five characters ("23505" unique violation, "08006" connection failure); empty when the
-  // failure happened in the client (e.g. the connection could not be made).
+  Error(const std::string& message, std::string sqlstate, bool connection_lost = false)
+      : std::runtime_error(message), sqlstate_(std::move(sqlstate)), connection_lost_(connection_lost) {}
+  // Five characters from the server ("23505" unique violation, "23514" check violation); empty
+  // when libpq itself failed (the connection could not be made or was lost).
   const std::string& sqlstate() const { return sqlstate_; }
+  // The connection is gone (could not be made, or broke): a new Connection is needed.
+  bool connection_lost() const { return connection_lost_; }
 
  private:
   std::string sqlstate_;
+  bool connection_lost_;
 };
 
 class Result {
@@ -38,7 +42,7 @@ class Result {
   int columns() const;
   bool is_null(int row, int column) const;
   std::string_view text(int row, int column) const;  // "" for NULL
-  long long integer(int row, int column) const;       // the column's text as a number
+  long long integer(int row, int column) const;       // the column's text as a number (0 for NULL)
   // Rows touched by INSERT/UPDATE/DELETE.
   long long affected() const;
 
@@ -51,6 +55,7 @@ using Params = std::vector<std::optional<std::string>>;  // nullopt is SQL NULL
 class Connection {
  public:
   // `conninfo`: a libpq connection string, "postgresql://user@host/db?..." or "host=... dbname=...".
+  // Gives up connecting after 10 s unless it sets its own connect_timeout.
   explicit Connection(const std::string& conninfo);
   ~Connection();
   Connection(const Connection&) = delete;

@@ -125,8 +125,8 @@ COMMENT ON TABLE quarantine IS 'Messages refused (invalid against docs/schema, o
 )sql"},
 };
 
-// One advisory lock key for every schema change (migrations and partitions) of this program.
-constexpr const char* kLock = "SELECT pg_advisory_xact_lock(4319117041)";
+// One advisory lock for every schema change (migrations and partitions) of this program.
+const std::string kLock = "SELECT pg_advisory_xact_lock(" + std::to_string(kSchemaLockKey) + ")";
 
 // Whether the table exists, read from pg_class with the statement's own snapshot. Not
 // to_regclass(): it answers from this session's catalog cache, which can still hold "no such
@@ -140,8 +140,8 @@ bool table_exists(pg::Connection& db, const std::string& name) {
 }
 
 int version_now(pg::Connection& db) {
-  if (!table_exists(db, "schema_migrations")) return 0;
-  return static_cast<int>(db.exec("SELECT coalesce(max(version), 0) FROM schema_migrations").integer(0, 0));
+  if (!table_exists(db, "ioc_schema_migrations")) return 0;
+  return static_cast<int>(db.exec("SELECT coalesce(max(version), 0) FROM ioc_schema_migrations").integer(0, 0));
 }
 
 void rollback(pg::Connection& db) noexcept {
@@ -174,9 +174,10 @@ MigrateResult migrate(pg::Connection& db) {
   try {
     db.exec(kLock);
     if (version_now(db) == 0)
-      db.exec("CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL "
+      db.exec("CREATE TABLE ioc_schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL "
               "DEFAULT now(), description text NOT NULL);"
-              "COMMENT ON TABLE schema_migrations IS 'The schema versions applied by ioc-receiver migrate'");
+              "COMMENT ON TABLE ioc_schema_migrations IS 'The schema versions applied by ioc-receiver migrate "
+              "(its own name: other tools keep a schema_migrations table)'");
     result.from = version_now(db);
     if (result.from > kSchemaVersion)
       throw pg::Error("the database is at schema version " + std::to_string(result.from) + ", newer than this " +
@@ -186,7 +187,7 @@ MigrateResult migrate(pg::Connection& db) {
     for (const auto& m : kMigrations) {
       if (m.version <= result.from) continue;
       db.exec(m.sql);
-      db.exec("INSERT INTO schema_migrations (version, description) VALUES ($1, $2)",
+      db.exec("INSERT INTO ioc_schema_migrations (version, description) VALUES ($1, $2)",
               {std::to_string(m.version), std::string(m.description)});
       result.to = m.version;
     }
@@ -215,6 +216,9 @@ std::vector<std::string> ensure_partitions(pg::Connection& db, std::chrono::syst
         db.exec("COMMIT");  // another receiver made it while this one waited for the lock
         continue;
       }
+      // Writers must not put a reading of this month into the default partition between the
+      // move below and the ATTACH (which would then refuse): they wait for this transaction.
+      db.exec("LOCK TABLE readings_default IN SHARE ROW EXCLUSIVE MODE");
       db.exec(std::string("CREATE TABLE ") + name + " (LIKE readings INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
       // Readings that arrived before their month had a partition sit in the default one.
       db.exec(std::string("WITH moved AS (DELETE FROM readings_default WHERE ts >= $1 AND ts < $2 RETURNING *) ") +

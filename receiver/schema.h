@@ -18,6 +18,8 @@
 namespace ioc_receiver {
 
 constexpr int kSchemaVersion = 1;
+// The advisory lock (pg_advisory_xact_lock) every schema change of ioc-receiver takes.
+constexpr long long kSchemaLockKey = 4319117041;
 
 struct MigrateResult {
   int from = 0;  // 0: an empty database

@@ -6,6 +6,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config scdoc
+  # the test command links with lld: the sanitizer builds' large test programs link in seconds
+  lld
   libpaho-mqttpp-dev libpaho-mqtt-dev libssl-dev libsqlite3-dev libmodbus-dev
   libboost-dev libspdlog-dev libfmt-dev libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libsystemd-dev
   # tests and benchmarks

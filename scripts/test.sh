@@ -29,12 +29,15 @@ run_suite() {  # $1 = build dir, $2 = label (for the log), rest = ctest argument
 # Under the sanitizers the integration and chaos tests run too; the normal build runs those that
 # need the daemon as it ships (time, CPU and memory: tests/serial/), and builds only the daemon and
 # that program.
+# LLVM's linker: the test programs are large (ASan, line tables), and GNU ld spends tens of
+# seconds on each.
+lld="-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld"
 unit=OFF normal_labels="serial" normal_targets="ioc-edge serial_tests"
 if [ "${SKIP_SANITIZERS:-0}" = "1" ]; then unit=ON normal_labels="unit|integration|chaos|serial" normal_targets=""; fi
 echo "=== build: RelWithDebInfo (at $(( $(date +%s) - start )) s) ==="
 # The benchmarks are not built here (about 1.5 minutes of the 30 CI allows): build them with the
 # default IOC_EDGE_BENCH=ON (scripts/build.sh) when measuring; bench/README.md says how.
-BUILD_DIR="$root/build" TARGETS="$normal_targets" bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_SANITIZE= \
+BUILD_DIR="$root/build" TARGETS="$normal_targets" bash scripts/build.sh "$lld" -DBUILD_TESTING=ON -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_SANITIZE= \
   -DIOC_EDGE_UNIT_TESTS=$unit -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG"
 # Most tests spend their time waiting on brokers, daemons and devices (a normal run uses about a
 # third of two cores), so more of them run at once than there are cores; those in tests/serial/
@@ -44,7 +47,7 @@ run_suite "$root/build" "$normal_labels" -j 4 -L "$normal_labels"
 if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "=== build: ASan + UBSan (at $(( $(date +%s) - start )) s) ==="
   BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug TARGETS="ioc-edge unit_tests integration_tests chaos_tests" \
-    bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_UNIT_TESTS=ON \
+    bash scripts/build.sh "$lld" -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_UNIT_TESTS=ON \
     -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
@@ -52,7 +55,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
 
   echo "=== build: TSan (at $(( $(date +%s) - start )) s) ==="
   BUILD_DIR="$root/build-tsan" BUILD_TYPE=Debug TARGETS="core_unit_tests" \
-    bash scripts/build.sh -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=thread -DIOC_EDGE_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
+    bash scripts/build.sh "$lld" -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=thread -DIOC_EDGE_BENCH=OFF -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
   TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 run_suite "$root/build-tsan" "TSan (threaded core)" -j 2 -L threaded_core
 fi
 echo "=== all tests passed in $(( $(date +%s) - start )) s ==="

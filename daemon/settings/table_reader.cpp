@@ -183,12 +183,23 @@ std::optional<ListenAddress> parse_listen_address(std::string_view text, bool* p
     port = text.substr(colon + 1);
   }
   if (host.empty() || port.empty() || port.size() > 5) return std::nullopt;
-  for (const char c : host) {
+  // A link-local IPv6 address names its interface: [fe80::1%eth0].
+  std::string_view address = host, zone;
+  if (v6 && host.find('%') != std::string_view::npos) {
+    address = host.substr(0, host.find('%'));
+    zone = host.substr(host.find('%') + 1);
+    if (zone.empty()) return std::nullopt;
+    for (const char c : zone)
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == '.' ||
+            c == '-'))
+        return std::nullopt;
+  }
+  for (const char c : address) {
     const bool ok = v6 ? ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F') || c == ':' || c == '.')
                        : ((c >= '0' && c <= '9') || c == '.');
     if (!ok && !(!v6 && host == "localhost")) return std::nullopt;
   }
-  if (v6 && host.find(':') == std::string_view::npos) return std::nullopt;
+  if (v6 && address.find(':') == std::string_view::npos) return std::nullopt;
   int p = 0;
   for (const char c : port) {
     if (c < '0' || c > '9') return std::nullopt;

@@ -95,9 +95,9 @@ TEST_CASE("ioc-receiver migrate: an empty database gets the schema and partition
   CHECK_THAT(first.output, Catch::Contains("readings partitions: 4 created"));
   CHECK(server.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' "
                     "AND tablename NOT LIKE 'readings_%'") ==
-        "blobs,events,gaps,offices,quarantine,readings,schema_migrations,seq_ranges,sources");
+        "blobs,events,gaps,ioc_schema_migrations,offices,quarantine,readings,seq_ranges,sources");
   CHECK(server.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass") == "5");  // 4 + default
-  CHECK(server.psql("SELECT version FROM schema_migrations") == "1");
+  CHECK(server.psql("SELECT version FROM ioc_schema_migrations") == "1");
 
   auto again = run_receiver({"migrate", "-c", config}, dir);
   INFO(again.output);
@@ -106,11 +106,13 @@ TEST_CASE("ioc-receiver migrate: an empty database gets the schema and partition
   CHECK_THAT(again.output, Catch::Contains("readings partitions: 0 created"));
 
   // A database written by a newer ioc-receiver is refused, not touched.
-  server.psql("INSERT INTO schema_migrations (version, description) VALUES (99, 'from the future')");
+  server.psql("INSERT INTO ioc_schema_migrations (version, description) VALUES (99, 'from the future')");
+  const auto relations = server.psql("SELECT count(*) FROM pg_class");
   auto newer = run_receiver({"migrate", "-c", config}, dir);
   CHECK(newer.code == 1);
   CHECK_THAT(newer.output, Catch::Contains("schema version 99, newer than this ioc-receiver (1): upgrade ioc-receiver"));
-  CHECK(server.psql("SELECT count(*) FROM schema_migrations") == "2");
+  CHECK(server.psql("SELECT count(*) FROM ioc_schema_migrations") == "2");
+  CHECK(server.psql("SELECT count(*) FROM pg_class") == relations);  // nothing made, nothing dropped
 }
 
 TEST_CASE("two receivers migrating one empty database at once: both succeed, the schema is made once",
@@ -119,13 +121,23 @@ TEST_CASE("two receivers migrating one empty database at once: both succeed, the
   TempDir dir;
   const auto config = dir.file("r.toml");
   write_file(config, config_text(dir, server.conninfo()));
+  // Both are made to meet at the lock: a third session holds it until both wait for it.
+  pg::Connection holder(server.conninfo());
+  holder.exec("SELECT pg_advisory_lock(" + std::to_string(ioc_receiver::kSchemaLockKey) + ")");
   Process a({ioc_receiver_binary(), "migrate", "-c", config}, dir.file("a.log"));
   Process b({ioc_receiver_binary(), "migrate", "-c", config}, dir.file("b.log"));
+  const bool both_wait = wait_until(
+      [&] {
+        return holder.exec("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted").integer(0, 0) == 2;
+      },
+      60s);
+  holder.exec("SELECT pg_advisory_unlock(" + std::to_string(ioc_receiver::kSchemaLockKey) + ")");
+  CHECK(both_wait);
   const auto ca = a.wait_exit(90s), cb = b.wait_exit(90s);
   INFO(a.log() << b.log());
   CHECK(ca == 0);
   CHECK(cb == 0);
-  CHECK(server.psql("SELECT count(*) FROM schema_migrations") == "1");
+  CHECK(server.psql("SELECT count(*) FROM ioc_schema_migrations") == "1");
   // One of them made the schema and the partitions, the other found them.
   CHECK_THAT(a.log() + b.log(), Catch::Contains("schema: version 0 -> 1") && Catch::Contains("already at version 1"));
   CHECK(server.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass") == "5");

@@ -27,7 +27,7 @@ Postgres::Postgres() {
   data_ = tmp_.file("pgdata");
   const std::string log = tmp_.file("server.log");
   write_file(log, "");
-  ::mkdir(data_.c_str(), 0700);
+  if (::mkdir(data_.c_str(), 0700) != 0) throw std::runtime_error("cannot create " + data_);
   if (::geteuid() == 0) {
     const passwd* pw = ::getpwnam("postgres");
     if (!pw) throw std::runtime_error("the tests run as root and there is no user \"postgres\" to run PostgreSQL as");
@@ -47,10 +47,18 @@ Postgres::Postgres() {
   const std::string options = "-c listen_addresses='' -c unix_socket_directories='" + data_ + "' -p " +
                               std::to_string(port_) + " -c fsync=off -c synchronous_commit=off";
   if (run_to_exit(as_owner({kBin + "pg_ctl", "-D", data_, "-l", log, "-o", options, "-w", "-t", "60", "start"}),
-                  step_log, std::chrono::seconds(70)) != 0)
+                  step_log, std::chrono::seconds(70)) != 0) {
+    running_ = true;  // it may be up after all, too late for pg_ctl's wait: stop it before the directory goes
+    stop();
     throw std::runtime_error("the PostgreSQL server did not start:\n" + read_file(step_log) + read_file(log));
+  }
   running_ = true;
-  psql("CREATE DATABASE ioc", "postgres");
+  try {
+    psql("CREATE DATABASE ioc", "postgres");
+  } catch (...) {
+    stop();  // a throwing constructor runs no destructor: no server may outlive its directory
+    throw;
+  }
 }
 
 Postgres::~Postgres() {
@@ -69,7 +77,8 @@ void Postgres::stop() {
 
 std::vector<std::string> Postgres::as_owner(const std::vector<std::string>& argv) const {
   if (owner_.empty()) return argv;
-  std::vector<std::string> out{"runuser", "-u", owner_, "--"};
+  // From a directory the owner may enter (the test's own may be closed to it).
+  std::vector<std::string> out{"runuser", "-u", owner_, "--", "env", "-C", tmp_.path()};
   out.insert(out.end(), argv.begin(), argv.end());
   return out;
 }
@@ -81,7 +90,7 @@ std::string Postgres::conninfo(const std::string& database) const {
 std::string Postgres::psql(const std::string& sql, const std::string& database) const {
   static int n = 0;
   const auto out = tmp_.file("psql-" + std::to_string(++n) + ".out");
-  const int rc = run_to_exit({"psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo(database),
+  const int rc = run_to_exit({kBin + "psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", conninfo(database),
                               "-c", sql, "-o", out},
                              tmp_.file("psql.log"), std::chrono::seconds(60));
   if (rc != 0) throw std::runtime_error("psql " + quote_sql_literal(sql) + " failed:\n" + read_file(tmp_.file("psql.log")));

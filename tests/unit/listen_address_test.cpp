@@ -17,11 +17,14 @@ TEST_CASE("listen addresses: IPv4, [IPv6], localhost; everything else refused", 
   a = parse_listen_address("[::]:1");
   REQUIRE(a);
   CHECK(a->host == "::");
+  a = parse_listen_address("[fe80::1%eth0]:8780");  // link-local, with its interface
+  REQUIRE(a);
+  CHECK(a->host == "fe80::1%eth0");
   a = parse_listen_address("localhost:8788");
   REQUIRE(a);
   CHECK(a->host == "127.0.0.1");
   for (const char* bad : {"8780", ":8780", "127.0.0.1:", "127.0.0.1:80a", "host.lan:8780", "::1:8787", "[::1]8787",
-                          "[abc]:8787", "127.0.0.1:123456", ""}) {
+                          "[abc]:8787", "127.0.0.1:123456", "[fe80::1%]:8787", "[fe80::1%e/th]:8787", ""}) {
     INFO(bad);
     bool port = true;
     CHECK_FALSE(parse_listen_address(bad, &port));
