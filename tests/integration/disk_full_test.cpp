@@ -128,16 +128,19 @@ TEST_CASE("after a full disk drains, new data is stored again and the IOC hears 
   }, 30s));
   CHECK(reported <= refused);
   CHECK(reported >= 1000);
-  // One line per change of state, not a flood.
+  // One line per change of state, not a flood. While the backlog drains at this rate the buffer
+  // may fill and free up a few times (each drained batch frees pages the generator fills again),
+  // how often depends on the machine's speed; every time is one "refusing" line followed by one
+  // "recovered" line. A flood would be a line per refused batch: thousands at 20,000 readings/s.
   const auto log = rig.daemon_log();
   std::size_t full_lines = 0, recovered_lines = 0;
   for (auto at = log.find("refusing new data"); at != std::string::npos; at = log.find("refusing new data", at + 1))
     ++full_lines;
   for (auto at = log.find("storage recovered"); at != std::string::npos; at = log.find("storage recovered", at + 1))
     ++recovered_lines;
-  CHECK(full_lines <= 3);
-  CHECK(recovered_lines <= 3);
   CHECK(recovered_lines >= 1);
+  CHECK((full_lines == recovered_lines || full_lines == recovered_lines + 1));
+  CHECK(full_lines <= 10);
   REQUIRE(rig.stop() == 0);
   CHECK(rig.validate_against_schema() == 0);
 }
