@@ -10,7 +10,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-deb=${1:-$(ls -t dist/ioc-edge_*_arm64.deb 2>/dev/null | head -n1 || true)}
+deb=${1:-}
+if [[ -z "$deb" ]]; then
+    shopt -s nullglob
+    debs=(dist/ioc-edge_*_arm64.deb)
+    shopt -u nullglob
+    [[ ${#debs[@]} -eq 0 ]] || deb=$(ls -t "${debs[@]}" | head -n1)
+fi
 if [[ -z "$deb" || ! -f "$deb" ]]; then
     echo "smoke-arm64: no arm64 package (build one with scripts/build-deb.sh --arch arm64)" >&2
     exit 2
