@@ -33,8 +33,7 @@ constexpr int kExitConfig = 78;
 std::optional<ioc_edge::Settings> load(const std::string& file) {
   auto res = ioc_edge::load_settings(file, ioc_edge::builtin_drivers());
   if (!res.settings) {
-    std::cerr << res.diagnostics.format();
-    std::cerr << res.diagnostics.list().size() << " problem(s) in " << file << "\n";
+    std::cerr << res.diagnostics.report();
   }
   return std::move(res.settings);
 }

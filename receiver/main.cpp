@@ -22,8 +22,7 @@ constexpr int kExitConfig = 78;
 std::optional<ioc_receiver::Settings> load(const std::string& file) {
   auto res = ioc_receiver::load_settings(file);
   if (!res.settings) {
-    std::cerr << res.diagnostics.format();
-    std::cerr << res.diagnostics.list().size() << " problem(s) in " << file << "\n";
+    std::cerr << res.diagnostics.report();
   }
   return std::move(res.settings);
 }

@@ -1,5 +1,5 @@
 #pragma once
-// ioc-receiver's settings: one TOML file (receiver/ioc-receiver.toml documents every key), read
+// ioc-receiver's settings: one TOML file (config/ioc-receiver.toml documents every key), read
 // with the gateway's TableReader, so every problem is reported as FILE:LINE:COL and unknown keys
 // are errors with a did-you-mean.
 #include <chrono>

@@ -37,6 +37,8 @@ class Diagnostics {
   const std::string& file() const { return file_; }
   // One "FILE:LINE:COL: message" per line, in file order.
   std::string format() const;
+  // format() and a last line "N problem(s) in FILE": what check-config and run print.
+  std::string report() const { return format() + std::to_string(list_.size()) + " problem(s) in " + file_ + "\n"; }
 
  private:
   std::string file_;

@@ -5,8 +5,8 @@
 #include "receiver/settings.h"
 #include "support/support.h"
 
-TEST_CASE("receiver/ioc-receiver.toml loads, with its defaults", "[unit][receiver]") {
-  const auto path = ioc_edge::test::repo_root() + "/receiver/ioc-receiver.toml";
+TEST_CASE("config/ioc-receiver.toml loads, with its defaults", "[unit][receiver]") {
+  const auto path = ioc_edge::test::repo_root() + "/config/ioc-receiver.toml";
   const auto res = ioc_receiver::load_settings_text(ioc_edge::test::read_file(path), path, /*check_files=*/false);
   INFO(res.diagnostics.format());
   REQUIRE(res.settings);

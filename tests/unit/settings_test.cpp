@@ -167,7 +167,8 @@ TEST_CASE("the shipped configuration and every example load cleanly", "[settings
   for (const auto& dir : {root / "config", root / "config" / "examples"})
     if (fs::exists(dir))
       for (const auto& e : fs::directory_iterator(dir))
-        if (e.path().extension() == ".toml") files.push_back(e.path());
+        // ioc-receiver's file is the other program's, loaded by receiver_settings_test.cpp.
+        if (e.path().extension() == ".toml" && e.path().filename() != "ioc-receiver.toml") files.push_back(e.path());
   for (const auto& e : fs::directory_iterator(root / "drivers"))
     if (fs::exists(e.path() / "example.toml")) files.push_back(e.path() / "example.toml");
   REQUIRE(files.size() >= 2);
