@@ -85,12 +85,21 @@ Result Connection::exec(const std::string& sql) {
   return Result(r);
 }
 
-Result Connection::exec(const std::string& sql, const Params& params) {
+Result Connection::exec(const std::string& sql, const Params& params) { return exec(sql, params, {}); }
+
+Result Connection::exec(const std::string& sql, const Params& params, const std::vector<bool>& binary) {
   std::vector<const char*> values;
+  std::vector<int> lengths, formats;
   values.reserve(params.size());
-  for (const auto& p : params) values.push_back(p ? p->c_str() : nullptr);
-  PGresult* r = PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(), nullptr,
-                             nullptr, 0);
+  for (std::size_t i = 0; i < params.size(); ++i) {
+    const auto& p = params[i];
+    values.push_back(p ? p->data() : nullptr);
+    const bool raw = i < binary.size() && binary[i];
+    lengths.push_back(p && raw ? static_cast<int>(p->size()) : 0);
+    formats.push_back(raw ? 1 : 0);
+  }
+  PGresult* r = PQexecParams(c_, sql.c_str(), static_cast<int>(values.size()), nullptr, values.data(),
+                             lengths.data(), formats.data(), 0);
   const auto status = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) fail("database", r);
   return Result(r);

@@ -65,6 +65,8 @@ class Connection {
   Result exec(const std::string& sql);
   // One statement, $1..$n bound as text.
   Result exec(const std::string& sql, const Params& params);
+  // As above, but the parameters whose `binary` flag is set are sent as raw bytes (bytea), not text.
+  Result exec(const std::string& sql, const Params& params, const std::vector<bool>& binary);
   // `copy_sql` is "COPY table (columns) FROM STDIN"; `data` the rows in COPY's text format.
   void copy_in(const std::string& copy_sql, std::string_view data);
 

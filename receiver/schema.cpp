@@ -25,9 +25,22 @@ CREATE TABLE offices (
   last_message_at timestamptz,
   last_status     jsonb,
   last_status_at  timestamptz,
+  last_heartbeat_at timestamptz,
   online          boolean
 );
-COMMENT ON TABLE offices IS 'One row per office (site): its codes, its last heartbeat (the retained status) and whether its last will said offline';
+COMMENT ON TABLE offices IS 'One row per office (site): its codes, its last status message (heartbeat or last will) and whether it said offline';
+COMMENT ON COLUMN offices.last_status_at IS 'When the last status message was received (a retained one: when it was sent, as its ts says)';
+COMMENT ON COLUMN offices.last_heartbeat_at IS 'When the last online heartbeat was received: what [late] office_after is measured from';
+
+CREATE TABLE heartbeats (
+  site        text NOT NULL,
+  received_at timestamptz NOT NULL,
+  state       text NOT NULL,
+  backlog     bigint,
+  held        bigint
+);
+COMMENT ON TABLE heartbeats IS 'Every live status message (heartbeats and last wills, not retained copies): the link availability of the report';
+CREATE INDEX heartbeats_site_received ON heartbeats (site, received_at);
 
 CREATE TABLE sources (
   site            text NOT NULL,
@@ -73,6 +86,8 @@ CREATE TABLE events (
 );
 COMMENT ON TABLE events IS 'Events of sources and gateways (source_down, source_stale, gap, rejected, ...), each once';
 CREATE INDEX events_site_ts ON events (site, ts);
+-- MQTT 3.1.1 blobs carry no metadata: they are matched to their event by the SHA-256 of the bytes.
+CREATE INDEX events_blob_sha256 ON events (site, (body->>'sha256')) WHERE event = 'blob';
 
 CREATE TABLE blobs (
   site         text NOT NULL,
@@ -108,9 +123,28 @@ CREATE TABLE seq_ranges (
   store     uuid NOT NULL,
   first_seq bigint NOT NULL,
   last_seq  bigint NOT NULL CHECK (last_seq >= first_seq),
+  received_at timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (site, store, first_seq)
 );
-COMMENT ON TABLE seq_ranges IS 'The seqs received per (site, store), as merged ranges: what coverage is computed from';
+COMMENT ON TABLE seq_ranges IS 'The seqs received per (site, store), one row per committed batch, merged once older than the hole grace: what coverage is computed from';
+
+-- The number of integers in a multirange of bigints.
+CREATE FUNCTION ioc_seq_count(m int8multirange) RETURNS bigint LANGUAGE sql IMMUTABLE PARALLEL SAFE AS
+  $$ SELECT coalesce(sum(upper(r) - lower(r)), 0)::bigint FROM unnest(m) AS r $$;
+
+CREATE VIEW coverage AS
+WITH r AS (SELECT site, store, range_agg(int8range(first_seq, last_seq, '[]')) AS received, max(last_seq) AS top,
+                  max(received_at) AS last_received_at
+             FROM seq_ranges GROUP BY site, store),
+     g AS (SELECT site, store, range_agg(int8range(first_seq, last_seq, '[]')) AS declared, max(last_seq) AS top
+             FROM gaps GROUP BY site, store)
+SELECT site, store, greatest(r.top, g.top) AS max_seq,
+       coalesce(r.received, '{}') AS received, coalesce(g.declared, '{}') AS declared,
+       int8multirange(int8range(1, greatest(r.top, g.top), '[]')) - coalesce(r.received, '{}') - coalesce(g.declared, '{}')
+         AS missing,
+       r.last_received_at
+  FROM r FULL JOIN g USING (site, store);
+COMMENT ON VIEW coverage IS 'Per (site, store): seqs received, declared dropped (gaps) and missing (neither: holes once older than the grace period); ioc-receiver coverage splits missing into holes and pending';
 
 CREATE TABLE quarantine (
   id            bigserial PRIMARY KEY,

@@ -55,6 +55,7 @@ void read_broker(TableReader& r, BrokerSettings& b) {
       r.error_at_key("share_group", "\"" + b.share_group + "\" may hold only A-Z a-z 0-9 _ - (\"\" for no shared subscription)");
       break;
     }
+  b.receive_maximum = static_cast<int>(r.integer_or("receive_maximum", b.receive_maximum, 1, 65535));
   b.topic_root = r.string_or("topic_root", b.topic_root);
   if (!topic_level_ok(b.topic_root))
     r.error_at_key("topic_root", "must be one topic level without / + # (the offices' topic_prefix starts with it)");
@@ -118,13 +119,15 @@ LoadResult parse(const toml::table& root, const std::string& name, bool check_fi
   }
   if (const auto* t = section("late", false)) {
     TableReader r(*t, diag, "[late] ");
-    s.late.office_after = r.duration_or("office_after", s.late.office_after, std::chrono::minutes(1));
+    s.late.office_after = r.duration_or("office_after", s.late.office_after, std::chrono::seconds(1));
     s.late.source_factor = r.number_or("source_factor", s.late.source_factor, 1.0, 100.0);
+    s.late.source_min_silence =
+        r.duration_or("source_min_silence", s.late.source_min_silence, std::chrono::seconds(1));
     r.finish();
   }
   if (const auto* t = section("coverage", false)) {
     TableReader r(*t, diag, "[coverage] ");
-    s.coverage.hole_grace = r.duration_or("hole_grace", s.coverage.hole_grace, std::chrono::seconds(10));
+    s.coverage.hole_grace = r.duration_or("hole_grace", s.coverage.hole_grace, std::chrono::seconds(1));
     r.finish();
   }
   top.finish();

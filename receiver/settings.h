@@ -22,6 +22,9 @@ struct BrokerSettings {
   // Receivers with the same group share the offices' messages ($share/{group}/...); "" for none.
   std::string share_group = "ioc-receivers";
   std::string topic_root = "ioc";  // offices publish under {topic_root}/{province}/{site}/
+  // Messages the broker may send before their acknowledgement (MQTT 5 Receive Maximum): how many
+  // wait for their commit at most, and so the receiver's memory.
+  int receive_maximum = 1000;
 };
 
 struct DatabaseSettings {
@@ -40,6 +43,8 @@ struct StatusSettings {
 struct LateSettings {
   std::chrono::milliseconds office_after = std::chrono::minutes(10);
   double source_factor = 3.0;  // a source is late after this many times its cadence
+  // ... and never sooner than this: a source read every second is not late between two batches.
+  std::chrono::milliseconds source_min_silence = std::chrono::minutes(1);
 };
 
 struct CoverageSettings {

@@ -18,8 +18,9 @@ packages=(
   prometheus chromium
   # the manual page's test renders it as man(1) would (tests/integration/man_page_test.cpp)
   groff-base
-  # ioc-receiver (receiver/): libpq to build; its tests start their own PostgreSQL 15 cluster
-  libpq-dev postgresql-15
+  # ioc-receiver (receiver/): libpq and PCRE2 (JSON Schema patterns) to build; its tests start their own
+  # PostgreSQL 15 cluster
+  libpcre2-dev libpq-dev libzstd-dev postgresql-15
 )
 
 if [ "$(id -u)" -ne 0 ]; then

@@ -32,8 +32,8 @@ run_suite() {  # $1 = build dir, $2 = label (for the log), rest = ctest argument
 # LLVM's linker: the test programs are large (ASan, line tables), and GNU ld spends tens of
 # seconds on each.
 lld="-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld"
-unit=OFF normal_labels="serial" normal_targets="ioc-edge serial_tests"
-if [ "${SKIP_SANITIZERS:-0}" = "1" ]; then unit=ON normal_labels="unit|integration|chaos|serial" normal_targets=""; fi
+unit=OFF normal_labels="serial|receiver" normal_targets="ioc-edge ioc-receiver serial_tests receiver_tests"
+if [ "${SKIP_SANITIZERS:-0}" = "1" ]; then unit=ON normal_labels="unit|integration|chaos|serial|receiver" normal_targets=""; fi
 echo "=== build: RelWithDebInfo (at $(( $(date +%s) - start )) s) ==="
 # The benchmarks are not built here (about 1.5 minutes of the 30 CI allows): build them with the
 # default IOC_EDGE_BENCH=ON (scripts/build.sh) when measuring; bench/README.md says how.

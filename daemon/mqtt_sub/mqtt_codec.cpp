@@ -168,6 +168,8 @@ struct Properties {
   std::string_view assigned_client_id;
   std::string_view reason_string;
   std::string_view content_type;
+  // MQTT 5 user properties (0x26), in order; only collected when the caller asks (PUBLISH).
+  std::vector<std::pair<std::string, std::string>>* user_properties = nullptr;
 };
 
 enum class PropType { Byte, TwoByte, FourByte, Varint, Utf8, Binary, Pair, Unknown };
@@ -260,6 +262,9 @@ bool read_properties(Reader& r, Properties& out, std::string& err) {
       case 0x21: out.receive_maximum = u16; break;
       case 0x23: out.has_topic_alias = true; break;
       case 0x27: out.maximum_packet_size = u32; break;
+      case 0x26:
+        if (out.user_properties) out.user_properties->emplace_back(std::string(s), std::string(s2));
+        break;
       default: break;
     }
   }
@@ -328,8 +333,10 @@ bool read_publish_header(Reader& r, bool v5, std::uint8_t flags, Publish& pub, s
     }
   }
   pub.content_type.clear();
+  pub.user_properties.clear();
   if (v5) {
     Properties props;
+    props.user_properties = &pub.user_properties;
     if (!read_properties(r, props, err)) return false;
     if (props.has_topic_alias) {
       err = "topic alias not allowed (CONNECT allowed none)";

@@ -1,0 +1,453 @@
+#include "receiver/service.h"
+
+#include <signal.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <nlohmann/json.hpp>
+
+#include "core/log.h"
+#include "http/http_server.h"
+#include "mqtt_sub/subscriber.h"
+#include "ops/systemd_notify.h"
+#include "receiver/findings.h"
+#include "receiver/ingest.h"
+#include "receiver/queries.h"
+#include "receiver/schema.h"
+#include "receiver/writer.h"
+
+namespace ioc_receiver {
+
+namespace {
+
+using namespace std::chrono_literals;
+using Clock = std::chrono::steady_clock;
+
+// The largest message taken whole: a blob of 64 MiB (the gateway's maximum) and its headers.
+constexpr std::size_t kMaxPacket = (64u << 20) + 65536;
+
+struct Pending {
+  ioc_edge::mqtt_wire::Publish message;
+  std::uint64_t token;
+};
+
+// Counters the status API reads; written by the writer thread.
+struct Stats {
+  std::atomic<std::uint64_t> messages{0}, readings{0}, duplicate_readings{0}, events{0}, duplicate_events{0},
+      blobs{0}, gaps{0}, quarantined{0}, transactions{0}, db_errors{0}, refused_alone{0};
+  std::atomic<bool> db_up{false};
+  std::atomic<std::int64_t> last_commit_ms{0};  // system clock
+  std::atomic<std::uint64_t> commit_us_total{0};
+};
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+}  // namespace
+
+Filters subscription_filters(const BrokerSettings& b) {
+  const std::string share = b.share_group.empty() ? "" : "$share/" + b.share_group + "/";
+  const std::string root = b.topic_root + "/+/+/";
+  return {share + root + "data/#", share + root + "event/#", share + root + "blob/#", root + "status"};
+}
+
+class Service {
+ public:
+  explicit Service(const Settings& s) : s_(s), log_(ioc_edge::logger("receiver")), ingest_({s.broker.topic_root}) {}
+
+  int run() {
+    // The schema must be there before anything is taken from the broker.
+    try {
+      pg::Connection db(s_.database.url);
+      const int v = schema_version(db);
+      if (v != kSchemaVersion) {
+        log_->error("the database is at schema version {}, this ioc-receiver needs {}: run `ioc-receiver migrate -c {}`",
+                    v, kSchemaVersion, s_.file);
+        return 1;
+      }
+      ensure_partitions(db, std::chrono::system_clock::now(), s_.database.partitions_ahead);
+    } catch (const pg::Error& e) {
+      log_->error("cannot start: {}", e.what());
+      return 1;
+    }
+
+    ioc_edge::SubscriberOptions o;
+    o.host = s_.broker.host;
+    o.port = s_.broker.port;
+    o.tls = s_.broker.tls;
+    o.ca_file = s_.broker.ca_file;
+    o.cert_file = s_.broker.cert_file;
+    o.key_file = s_.broker.key_file;
+    o.verify_hostname = s_.broker.verify_hostname;
+    o.client_id = s_.broker.client_id;
+    o.version = ioc_edge::mqtt_wire::kMqtt5;  // shared subscriptions are MQTT 5
+    o.receive_maximum = static_cast<std::uint16_t>(s_.broker.receive_maximum);
+    o.max_packet = kMaxPacket;
+    sub_ = std::make_unique<ioc_edge::Subscriber>(o, ioc_edge::logger("broker"));
+    sub_->set_handlers(
+        [this](ioc_edge::mqtt_wire::Publish&& m, std::uint64_t token) {
+          {
+            std::lock_guard lk(mu_);
+            queue_.push_back({std::move(m), token});
+          }
+          cv_.notify_one();
+        },
+        [this](bool up, const std::string& detail) {
+          if (up)
+            log_->info("connected to {} ({})", sub_->describe(), detail);
+          else
+            log_->warn("not connected to {}: {}", sub_->describe(), detail);
+        });
+    const auto f = subscription_filters(s_.broker);
+    sub_->subscribe({{f.data, 1}, {f.event, 1}, {f.blob, 1}, {f.status, 1}});
+
+    boost::asio::io_context io;
+    std::unique_ptr<ioc_edge::HttpServer> http;
+    if (!s_.status.listen.empty()) {
+      ioc_edge::HttpLimits limits;
+      limits.name = "the status API";
+      http = std::make_unique<ioc_edge::HttpServer>(
+          io, ioc_edge::HttpServer::immediate([this](const ioc_edge::HttpRequest& r) { return handle(r); }), limits);
+      std::string error;
+      if (!http->listen(s_.status.host, s_.status.port, error)) {
+        log_->error("cannot start the status API on {}: {}", s_.status.listen, error);
+        return 1;
+      }
+    }
+    writer_ = std::thread([this] { write_loop(); });
+    maintenance_ = std::thread([this] { maintenance_loop(); });
+    sub_->start();
+    log_->info("receiving from {} into the database (share group {}, receive maximum {})", sub_->describe(),
+               s_.broker.share_group.empty() ? "none" : s_.broker.share_group, s_.broker.receive_maximum);
+
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+      if (ec) return;
+      log_->info("signal {}: stopping", sig);
+      io.stop();
+    });
+    ioc_edge::systemd::ready("receiving from " + sub_->describe());
+    io.run();
+    ioc_edge::systemd::stopping();
+    if (http) http->stop();
+    // The subscriber first: what was not acknowledged stays with the broker.
+    sub_->stop();
+    {
+      std::lock_guard lk(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    writer_.join();
+    maintenance_.join();
+    log_->info("stopped: {} messages, {} readings stored ({} already there), {} quarantined", stats_.messages.load(),
+               stats_.readings.load(), stats_.duplicate_readings.load(), stats_.quarantined.load());
+    return 0;
+  }
+
+ private:
+  // Waits for the first message, then takes more until batch_wait has passed since it or the
+  // batch holds batch_max_rows rows; each message's rows are made as it is taken.
+  bool take(std::vector<Pending>& items, RowBatch& batch) {
+    std::unique_lock lk(mu_);
+    const auto ready = [&] { return stopping_ || !queue_.empty(); };
+    cv_.wait(lk, ready);
+    if (stopping_) return false;
+    const auto deadline = Clock::now() + s_.database.batch_wait;
+    while (batch.rows() < s_.database.batch_max_rows && !stopping_) {
+      if (queue_.empty()) {
+        if (!cv_.wait_until(lk, deadline, ready)) break;
+        continue;
+      }
+      items.push_back(std::move(queue_.front()));
+      queue_.pop_front();
+      lk.unlock();
+      ingest_.add(items.back().message, batch);
+      lk.lock();
+    }
+    return true;
+  }
+
+  void connect() {
+    auto backoff = 500ms;
+    ioc_edge::RateLimit limit(std::chrono::seconds(60));
+    while (!writer_db_) {
+      try {
+        writer_db_ = std::make_unique<Writer>(s_.database.url);
+        stats_.db_up = true;
+        log_->info("database connected");
+      } catch (const pg::Error& e) {
+        std::uint64_t suppressed = 0;
+        if (limit.allow(suppressed))
+          log_->warn("database: {} (retrying; the broker holds what is not acknowledged)", e.what());
+        std::unique_lock lk(mu_);
+        if (cv_.wait_for(lk, backoff, [&] { return stopping_; })) return;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 30s);
+      }
+    }
+  }
+
+  // Writes `batch` (the rows of `items`); on a refusal that is not the connection's, message by
+  // message (invariant 4). Returns false when stopping before it could commit.
+  bool commit(const std::vector<Pending>& items, RowBatch& batch) {
+    ioc_edge::RateLimit limit(std::chrono::seconds(60));
+    while (true) {
+      connect();
+      if (!writer_db_) return false;
+      try {
+        const auto t0 = Clock::now();
+        const auto r = writer_db_->write(batch);
+        stats_.commit_us_total += static_cast<std::uint64_t>(
+            std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
+        account(r);
+        return true;
+      } catch (const pg::Error& e) {
+        ++stats_.db_errors;
+        std::uint64_t suppressed = 0;
+        if (e.connection_lost()) {
+          stats_.db_up = false;
+          writer_db_.reset();
+          if (limit.allow(suppressed)) log_->warn("database connection lost: {}; writing the batch again", e.what());
+          continue;
+        }
+        if (Writer::retryable(e)) {
+          log_->info("database: {}; writing the batch again", e.what());
+          continue;
+        }
+        if (items.size() == 1) {
+          log_->warn("the database refused a message on {}: {}; it goes to quarantine", items[0].message.topic,
+                     e.what());
+          RowBatch q;
+          q.messages = 1;
+          q.quarantine.push_back(Ingest::refused(items[0].message, std::string("the database refused it: ") + e.what()));
+          ++stats_.refused_alone;
+          return commit_plain(q);
+        }
+        log_->warn("the database refused a batch of {} messages: {}; writing them one by one", items.size(), e.what());
+        for (const auto& item : items) {
+          RowBatch one;
+          ingest_.add(item.message, one);
+          if (!commit({item}, one)) return false;
+        }
+        return true;
+      }
+    }
+  }
+
+  // A quarantine row alone: retried on connection loss like any batch.
+  bool commit_plain(RowBatch& batch) {
+    while (true) {
+      connect();
+      if (!writer_db_) return false;
+      try {
+        account(writer_db_->write(batch));
+        return true;
+      } catch (const pg::Error& e) {
+        ++stats_.db_errors;
+        if (e.connection_lost()) {
+          stats_.db_up = false;
+          writer_db_.reset();
+          continue;
+        }
+        log_->error("cannot even quarantine a message: {}; it is not acknowledged and will come again", e.what());
+        return false;
+      }
+    }
+  }
+
+  void account(const WriteResult& r) {
+    stats_.readings += r.readings;
+    stats_.duplicate_readings += r.duplicate_readings;
+    stats_.events += r.events;
+    stats_.duplicate_events += r.duplicate_events;
+    stats_.blobs += r.blobs;
+    stats_.gaps += r.gaps;
+    stats_.quarantined += r.quarantined;
+    ++stats_.transactions;
+    stats_.last_commit_ms = now_ms();
+  }
+
+  void write_loop() {
+    std::vector<Pending> items;
+    RowBatch batch;
+    connect();  // now, so /healthz tells whether the database can be reached before data comes
+    while (true) {
+      items.clear();
+      batch.clear();
+      if (!take(items, batch)) break;
+      stats_.messages += items.size();
+      if (!commit(items, batch)) break;
+      for (const auto& item : items) sub_->ack(item.token);  // invariant 1: after the commit
+    }
+  }
+
+  void maintenance_loop() {
+    std::unique_ptr<pg::Connection> db;
+    ioc_edge::RateLimit limit(std::chrono::seconds(300));
+    while (true) {
+      try {
+        if (!db) db = std::make_unique<pg::Connection>(s_.database.url);
+        ensure_partitions(*db, std::chrono::system_clock::now(), s_.database.partitions_ahead);
+        merge_seq_ranges(*db, s_.coverage.hole_grace);
+        auto late = query_late(*db, s_);
+        auto coverage = query_coverage(*db, s_, std::nullopt);
+        std::lock_guard lk(findings_mu_);
+        late_ = std::move(late);
+        coverage_ = std::move(coverage);
+        findings_at_ms_ = now_ms();
+      } catch (const pg::Error& e) {
+        std::uint64_t suppressed = 0;
+        if (limit.allow(suppressed)) log_->warn("maintenance: {}", e.what());
+        if (e.connection_lost()) db.reset();
+      }
+      std::unique_lock lk(mu_);
+      if (cv_.wait_for(lk, std::chrono::duration_cast<std::chrono::milliseconds>(maintenance_every()),
+                       [&] { return stopping_; }))
+        return;
+    }
+  }
+
+  // Often enough that /metrics names a late office within a tenth of its threshold.
+  std::chrono::milliseconds maintenance_every() const {
+    return std::clamp<std::chrono::milliseconds>(
+        std::min(s_.late.office_after, s_.coverage.hole_grace) / 10, 1s, 30s);
+  }
+
+  ioc_edge::HttpReply handle(const ioc_edge::HttpRequest& r) {
+    const auto path = r.path();
+    if (r.method != "GET") return {405, "text/plain", "only GET is supported here\n"};
+    const auto sub = sub_->stats();
+    if (path == "/healthz") {
+      if (sub.up && stats_.db_up) return {200, "text/plain", "ok\n"};
+      std::string why;
+      if (!sub.up) why += "not connected to the broker\n";
+      if (!stats_.db_up) why += "not connected to the database\n";
+      return {503, "text/plain", why};
+    }
+    if (path == "/status") return {200, "application/json", status_json(sub).dump(2) + "\n"};
+    if (path == "/metrics") return {200, "text/plain; version=0.0.4", metrics(sub)};
+    return {404, "text/plain", "not found: try /status, /metrics or /healthz\n"};
+  }
+
+  std::size_t queued() {
+    std::lock_guard lk(mu_);
+    return queue_.size();
+  }
+
+  nlohmann::json status_json(const ioc_edge::SubscriberStats& sub) {
+    nlohmann::json j = {
+        {"version", IOC_EDGE_VERSION},
+        {"broker", {{"url", s_.broker.url}, {"up", sub.up}, {"client_id", s_.broker.client_id},
+                    {"share_group", s_.broker.share_group}, {"received", sub.received},
+                    {"acknowledged", sub.acknowledged}, {"redelivered", sub.redelivered}, {"connects", sub.connects}}},
+        {"database", {{"up", stats_.db_up.load()}, {"transactions", stats_.transactions.load()},
+                      {"errors", stats_.db_errors.load()},
+                      {"last_commit", stats_.last_commit_ms ? nlohmann::json(format_time(TimePoint(
+                                                                 std::chrono::milliseconds(stats_.last_commit_ms))))
+                                                           : nlohmann::json(nullptr)}}},
+        {"queued", queued()},
+        {"stored", {{"messages", stats_.messages.load()}, {"readings", stats_.readings.load()},
+                    {"duplicate_readings", stats_.duplicate_readings.load()}, {"events", stats_.events.load()},
+                    {"blobs", stats_.blobs.load()}, {"gaps", stats_.gaps.load()},
+                    {"quarantined", stats_.quarantined.load()}}},
+    };
+    std::lock_guard lk(findings_mu_);
+    j["late"] = nlohmann::json::parse(render_late(late_, Format::Json));
+    return j;
+  }
+
+  static std::string label(std::string_view v) {
+    std::string out;
+    for (const char c : v) {
+      if (c == '\\' || c == '"') out += '\\';
+      if (c == '\n') {
+        out += "\\n";
+        continue;
+      }
+      out += c;
+    }
+    return out;
+  }
+
+  std::string metrics(const ioc_edge::SubscriberStats& sub) {
+    std::string m;
+    const auto counter = [&](const char* name, const char* help, std::uint64_t v) {
+      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " counter\n" + name + " " +
+           std::to_string(v) + "\n";
+    };
+    const auto gauge = [&](const char* name, const char* help, double v) {
+      m += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " gauge\n" + name + " " +
+           fmt_number(v) + "\n";
+    };
+    gauge("ioc_receiver_broker_up", "1 when connected to the broker", sub.up ? 1 : 0);
+    gauge("ioc_receiver_database_up", "1 when connected to the database", stats_.db_up ? 1 : 0);
+    gauge("ioc_receiver_queued_messages", "messages received and waiting for their commit", static_cast<double>(queued()));
+    counter("ioc_receiver_messages_total", "messages taken from the broker and committed", stats_.messages);
+    counter("ioc_receiver_readings_stored_total", "readings stored", stats_.readings);
+    counter("ioc_receiver_readings_duplicate_total", "readings that arrived again (already stored)",
+            stats_.duplicate_readings);
+    counter("ioc_receiver_events_stored_total", "events stored", stats_.events);
+    counter("ioc_receiver_blobs_stored_total", "blobs stored", stats_.blobs);
+    counter("ioc_receiver_gaps_stored_total", "declared gap ranges stored", stats_.gaps);
+    counter("ioc_receiver_quarantined_total", "messages quarantined (invalid, forged site, refused)", stats_.quarantined);
+    counter("ioc_receiver_transactions_total", "database transactions committed", stats_.transactions);
+    counter("ioc_receiver_database_errors_total", "failed database transactions (retried)", stats_.db_errors);
+    counter("ioc_receiver_redelivered_total", "messages the broker sent again (not acknowledged before)", sub.redelivered);
+    std::lock_guard lk(findings_mu_);
+    m += "# HELP ioc_receiver_office_late 1 for an office whose heartbeat is older than [late] office_after or that "
+         "said offline\n# TYPE ioc_receiver_office_late gauge\n";
+    for (const auto& o : late_.offices) m += "ioc_receiver_office_late{site=\"" + label(o.site) + "\"} 1\n";
+    m += "# HELP ioc_receiver_source_late 1 for a source with no good reading for [late] source_factor times its "
+         "cadence\n# TYPE ioc_receiver_source_late gauge\n";
+    for (const auto& s : late_.sources)
+      m += "ioc_receiver_source_late{site=\"" + label(s.site) + "\",source=\"" + label(s.source) + "\"} 1\n";
+    m += "# HELP ioc_receiver_store_holes Seqs of a store neither received nor declared dropped, older than [coverage] "
+         "hole_grace\n# TYPE ioc_receiver_store_holes gauge\n";
+    for (const auto& c : coverage_)
+      m += "ioc_receiver_store_holes{site=\"" + label(c.site) + "\",store=\"" + c.store + "\"} " +
+           std::to_string(c.hole_count) + "\n";
+    m += "# HELP ioc_receiver_store_completeness_ratio Seqs received over the highest seq of a store\n"
+         "# TYPE ioc_receiver_store_completeness_ratio gauge\n";
+    for (const auto& c : coverage_)
+      m += "ioc_receiver_store_completeness_ratio{site=\"" + label(c.site) + "\",store=\"" + c.store + "\"} " +
+           fmt_number(c.completeness_pct() / 100.0) + "\n";
+    return m;
+  }
+
+  static std::string fmt_number(double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    return buf;
+  }
+
+  const Settings& s_;
+  std::shared_ptr<spdlog::logger> log_;
+  Ingest ingest_;  // writer thread only
+  std::unique_ptr<ioc_edge::Subscriber> sub_;
+  std::unique_ptr<Writer> writer_db_;  // writer thread only
+  std::thread writer_, maintenance_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<Pending> queue_;
+  bool stopping_ = false;
+  Stats stats_;
+  std::mutex findings_mu_;
+  LateList late_;
+  std::vector<StoreCoverage> coverage_;
+  std::int64_t findings_at_ms_ = 0;
+};
+
+int run_receiver(const Settings& settings) {
+  Service service(settings);
+  return service.run();
+}
+
+}  // namespace ioc_receiver
