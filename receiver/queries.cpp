@@ -155,8 +155,8 @@ Report query_report(pg::Connection& db, const Settings& s, TimePoint from, TimeP
   std::map<std::string, std::size_t> index;
   const auto offices = db.exec(
       "SELECT site, coalesce(province, ''), coalesce(name, ''), coalesce(unit_code, ''), coalesce(agency_code, '') "
-      "FROM offices WHERE first_seen < " + t + " ORDER BY site",
-      window);
+      "FROM offices WHERE first_seen < to_timestamp($1::bigint / 1000.0) ORDER BY site",
+      {ms_text(to)});
   for (int i = 0; i < offices.rows(); ++i) {
     ReportOffice o;
     o.site = offices.text(i, 0);

@@ -42,7 +42,7 @@ struct Pending {
 struct Stats {
   std::atomic<std::uint64_t> messages{0}, readings{0}, duplicate_readings{0}, events{0}, duplicate_events{0},
       blobs{0}, gaps{0}, quarantined{0}, transactions{0}, db_errors{0}, refused_alone{0};
-  std::atomic<bool> db_up{false};
+  std::atomic<int> db_connected{0};  // writers connected
   std::atomic<std::int64_t> last_commit_ms{0};  // system clock
   std::atomic<std::uint64_t> commit_us_total{0};
 };
@@ -61,8 +61,15 @@ Filters subscription_filters(const BrokerSettings& b) {
 }
 
 class Service {
+  static constexpr int kWriters = 2;
+  // A writer thread's own: its parser and its database connection.
+  struct Lane {
+    std::unique_ptr<Ingest> ingest;
+    std::unique_ptr<Writer> db;
+  };
+
  public:
-  explicit Service(const Settings& s) : s_(s), log_(ioc_edge::logger("receiver")), ingest_({s.broker.topic_root}) {}
+  explicit Service(const Settings& s) : s_(s), log_(ioc_edge::logger("receiver")) {}
 
   int run() {
     // The schema must be there before anything is taken from the broker.
@@ -123,7 +130,12 @@ class Service {
         return 1;
       }
     }
-    writer_ = std::thread([this] { write_loop(); });
+    // Two writers, each with its own connection: one parses and sends while the other's
+    // transaction commits, so PostgreSQL and the receiver work at the same time.
+    for (int i = 0; i < kWriters; ++i) {
+      lanes_[i].ingest = std::make_unique<Ingest>(IngestOptions{s_.broker.topic_root});
+      writers_[i] = std::thread([this, i] { write_loop(lanes_[i]); });
+    }
     maintenance_ = std::thread([this] { maintenance_loop(); });
     sub_->start();
     log_->info("receiving from {} into the database (share group {}, receive maximum {})", sub_->describe(),
@@ -146,7 +158,7 @@ class Service {
       stopping_ = true;
     }
     cv_.notify_all();
-    writer_.join();
+    for (auto& w : writers_) w.join();
     maintenance_.join();
     log_->info("stopped: {} messages, {} readings stored ({} already there), {} quarantined", stats_.messages.load(),
                stats_.readings.load(), stats_.duplicate_readings.load(), stats_.quarantined.load());
@@ -156,7 +168,7 @@ class Service {
  private:
   // Waits for the first message, then takes more until batch_wait has passed since it or the
   // batch holds batch_max_rows rows; each message's rows are made as it is taken.
-  bool take(std::vector<Pending>& items, RowBatch& batch) {
+  bool take(Lane& lane, std::vector<Pending>& items, RowBatch& batch) {
     std::unique_lock lk(mu_);
     const auto ready = [&] { return stopping_ || !queue_.empty(); };
     cv_.wait(lk, ready);
@@ -170,19 +182,19 @@ class Service {
       items.push_back(std::move(queue_.front()));
       queue_.pop_front();
       lk.unlock();
-      ingest_.add(items.back().message, batch);
+      lane.ingest->add(items.back().message, batch);
       lk.lock();
     }
     return true;
   }
 
-  void connect() {
+  void connect(Lane& lane) {
     auto backoff = 500ms;
     ioc_edge::RateLimit limit(std::chrono::seconds(60));
-    while (!writer_db_) {
+    while (!lane.db) {
       try {
-        writer_db_ = std::make_unique<Writer>(s_.database.url);
-        stats_.db_up = true;
+        lane.db = std::make_unique<Writer>(s_.database.url);
+        ++stats_.db_connected;
         log_->info("database connected");
       } catch (const pg::Error& e) {
         std::uint64_t suppressed = 0;
@@ -197,14 +209,14 @@ class Service {
 
   // Writes `batch` (the rows of `items`); on a refusal that is not the connection's, message by
   // message (invariant 4). Returns false when stopping before it could commit.
-  bool commit(const std::vector<Pending>& items, RowBatch& batch) {
+  bool commit(Lane& lane, const std::vector<Pending>& items, RowBatch& batch) {
     ioc_edge::RateLimit limit(std::chrono::seconds(60));
     while (true) {
-      connect();
-      if (!writer_db_) return false;
+      connect(lane);
+      if (!lane.db) return false;
       try {
         const auto t0 = Clock::now();
-        const auto r = writer_db_->write(batch);
+        const auto r = lane.db->write(batch);
         stats_.commit_us_total += static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
         account(r);
@@ -213,8 +225,8 @@ class Service {
         ++stats_.db_errors;
         std::uint64_t suppressed = 0;
         if (e.connection_lost()) {
-          stats_.db_up = false;
-          writer_db_.reset();
+          --stats_.db_connected;
+          lane.db.reset();
           if (limit.allow(suppressed)) log_->warn("database connection lost: {}; writing the batch again", e.what());
           continue;
         }
@@ -229,13 +241,13 @@ class Service {
           q.messages = 1;
           q.quarantine.push_back(Ingest::refused(items[0].message, std::string("the database refused it: ") + e.what()));
           ++stats_.refused_alone;
-          return commit_plain(q);
+          return commit_plain(lane, q);
         }
         log_->warn("the database refused a batch of {} messages: {}; writing them one by one", items.size(), e.what());
         for (const auto& item : items) {
           RowBatch one;
-          ingest_.add(item.message, one);
-          if (!commit({item}, one)) return false;
+          lane.ingest->add(item.message, one);
+          if (!commit(lane, {item}, one)) return false;
         }
         return true;
       }
@@ -243,18 +255,18 @@ class Service {
   }
 
   // A quarantine row alone: retried on connection loss like any batch.
-  bool commit_plain(RowBatch& batch) {
+  bool commit_plain(Lane& lane, RowBatch& batch) {
     while (true) {
-      connect();
-      if (!writer_db_) return false;
+      connect(lane);
+      if (!lane.db) return false;
       try {
-        account(writer_db_->write(batch));
+        account(lane.db->write(batch));
         return true;
       } catch (const pg::Error& e) {
         ++stats_.db_errors;
         if (e.connection_lost()) {
-          stats_.db_up = false;
-          writer_db_.reset();
+          --stats_.db_connected;
+          lane.db.reset();
           continue;
         }
         log_->error("cannot even quarantine a message: {}; it is not acknowledged and will come again", e.what());
@@ -275,16 +287,16 @@ class Service {
     stats_.last_commit_ms = now_ms();
   }
 
-  void write_loop() {
+  void write_loop(Lane& lane) {
     std::vector<Pending> items;
     RowBatch batch;
-    connect();  // now, so /healthz tells whether the database can be reached before data comes
+    connect(lane);  // now, so /healthz tells whether the database can be reached before data comes
     while (true) {
       items.clear();
       batch.clear();
-      if (!take(items, batch)) break;
+      if (!take(lane, items, batch)) break;
       stats_.messages += items.size();
-      if (!commit(items, batch)) break;
+      if (!commit(lane, items, batch)) break;
       for (const auto& item : items) sub_->ack(item.token);  // invariant 1: after the commit
     }
   }
@@ -326,10 +338,11 @@ class Service {
     if (r.method != "GET") return {405, "text/plain", "only GET is supported here\n"};
     const auto sub = sub_->stats();
     if (path == "/healthz") {
-      if (sub.up && stats_.db_up) return {200, "text/plain", "ok\n"};
+      const bool db_up = stats_.db_connected.load() == kWriters;
+      if (sub.up && db_up) return {200, "text/plain", "ok\n"};
       std::string why;
       if (!sub.up) why += "not connected to the broker\n";
-      if (!stats_.db_up) why += "not connected to the database\n";
+      if (!db_up) why += "not connected to the database\n";
       return {503, "text/plain", why};
     }
     if (path == "/status") return {200, "application/json", status_json(sub).dump(2) + "\n"};
@@ -348,7 +361,7 @@ class Service {
         {"broker", {{"url", s_.broker.url}, {"up", sub.up}, {"client_id", s_.broker.client_id},
                     {"share_group", s_.broker.share_group}, {"received", sub.received},
                     {"acknowledged", sub.acknowledged}, {"redelivered", sub.redelivered}, {"connects", sub.connects}}},
-        {"database", {{"up", stats_.db_up.load()}, {"transactions", stats_.transactions.load()},
+        {"database", {{"up", (stats_.db_connected.load() > 0)}, {"transactions", stats_.transactions.load()},
                       {"errors", stats_.db_errors.load()},
                       {"last_commit", stats_.last_commit_ms ? nlohmann::json(format_time(TimePoint(
                                                                  std::chrono::milliseconds(stats_.last_commit_ms))))
@@ -388,7 +401,7 @@ class Service {
            fmt_number(v) + "\n";
     };
     gauge("ioc_receiver_broker_up", "1 when connected to the broker", sub.up ? 1 : 0);
-    gauge("ioc_receiver_database_up", "1 when connected to the database", stats_.db_up ? 1 : 0);
+    gauge("ioc_receiver_database_up", "1 when connected to the database", stats_.db_connected.load() > 0 ? 1 : 0);
     gauge("ioc_receiver_queued_messages", "messages received and waiting for their commit", static_cast<double>(queued()));
     counter("ioc_receiver_messages_total", "messages taken from the broker and committed", stats_.messages);
     counter("ioc_receiver_readings_stored_total", "readings stored", stats_.readings);
@@ -430,10 +443,9 @@ class Service {
 
   const Settings& s_;
   std::shared_ptr<spdlog::logger> log_;
-  Ingest ingest_;  // writer thread only
+  Lane lanes_[kWriters];
   std::unique_ptr<ioc_edge::Subscriber> sub_;
-  std::unique_ptr<Writer> writer_db_;  // writer thread only
-  std::thread writer_, maintenance_;
+  std::thread writers_[kWriters], maintenance_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> queue_;

@@ -23,7 +23,6 @@ constexpr const char* kReadingColumns = "site, store, seq, ts, source, point, va
 constexpr const char* kEventColumns = "site, store, seq, ts, source, event, body";
 constexpr const char* kGapColumns = "site, store, first_seq, last_seq, reason, declared_at, event_seq";
 
-void put(std::string& out, std::string_view text) { out += pg::copy_escape(text); }
 void put(std::string& out, const std::string& text) { out += pg::copy_escape(text); }
 void put(std::string& out, const std::optional<std::string>& text) {
   if (text)
@@ -60,77 +59,25 @@ bool Writer::retryable(const pg::Error& e) {
 
 WriteResult Writer::write(const RowBatch& batch) {
   WriteResult res;
+  try {
+    res = write_rows(batch, /*allow_direct=*/true);
+  } catch (const pg::Error& e) {
+    // Another receiver stored one of these seqs in the meantime: through staging, then.
+    if (e.sqlstate() != "23505") throw;
+    res = write_rows(batch, /*allow_direct=*/false);
+  }
+  write_meta(batch);
+  return res;
+}
+
+WriteResult Writer::write_rows(const RowBatch& batch, bool allow_direct) {
+  WriteResult res;
   std::vector<QuarantineRow> late_quarantine;
   db_.exec("BEGIN");
   try {
-    // Offices first, in site order (the map is sorted): every writer locks them in one order.
-    if (!batch.offices.empty()) {
-      std::string copy;
-      for (const auto& [site, o] : batch.offices) {
-        put(copy, site);
-        copy += '\t';
-        put(copy, o.province);
-        copy += '\t';
-        put(copy, o.unit_code);
-        copy += '\t';
-        put(copy, o.agency_code);
-        copy += '\t';
-        put(copy, o.name);
-        copy += '\n';
-      }
-      db_.copy_in("COPY stage_offices FROM STDIN", copy);
-      db_.exec(
-          "INSERT INTO offices AS o (site, province, unit_code, agency_code, name, last_message_at) "
-          "SELECT site, province, unit_code, agency_code, name, now() FROM stage_offices ORDER BY site "
-          "ON CONFLICT (site) DO UPDATE SET province = excluded.province, "
-          "unit_code = coalesce(excluded.unit_code, o.unit_code), agency_code = coalesce(excluded.agency_code, "
-          "o.agency_code), name = coalesce(excluded.name, o.name), last_message_at = now()");
-    }
-    for (const auto& s : batch.statuses) {
-      const bool online = s.state == "online";
-      if (s.retained) {
-        // The broker's kept copy: the latest status it has, but not a heartbeat received now.
-        db_.exec("UPDATE offices SET last_status = $2::jsonb, online = $3::boolean, "
-                 "last_status_at = coalesce(last_status_at, least(coalesce($4::timestamptz, now()), now())), "
-                 "last_heartbeat_at = CASE WHEN $3::boolean AND $4::timestamptz IS NOT NULL THEN "
-                 "greatest(last_heartbeat_at, least($4::timestamptz, now())) ELSE last_heartbeat_at END "
-                 "WHERE site = $1",
-                 {s.site, s.body, online ? "true" : "false", s.ts});
-      } else {
-        db_.exec("UPDATE offices SET last_status = $2::jsonb, online = $3::boolean, last_status_at = now(), "
-                 "last_heartbeat_at = CASE WHEN $3::boolean THEN now() ELSE last_heartbeat_at END WHERE site = $1",
-                 {s.site, s.body, online ? "true" : "false"});
-        db_.exec("INSERT INTO heartbeats (site, received_at, state, backlog, held) VALUES ($1, now(), $2, $3, $4)",
-                 {s.site, s.state, s.backlog ? std::optional(std::to_string(*s.backlog)) : std::nullopt,
-                  s.held ? std::optional(std::to_string(*s.held)) : std::nullopt});
-      }
-    }
-    if (!batch.sources.empty()) {
-      std::string copy;
-      for (const auto& [key, s] : batch.sources) {
-        put(copy, key.first);
-        copy += '\t';
-        put(copy, key.second);
-        copy += '\t';
-        put(copy, s.last_reading_ts);
-        copy += '\t';
-        put(copy, s.last_good_ts);
-        copy += '\n';
-      }
-      db_.copy_in("COPY stage_sources FROM STDIN", copy);
-      // The learned cadence: a moving average of the time between the newest good readings as
-      // they arrive; one long silence moves it by at most 4 times its value (docs/ioc-database.md).
-      db_.exec(
-          "INSERT INTO sources AS s (site, source, last_reading_at, last_good_at) "
-          "SELECT site, source, last_reading_at, last_good_at FROM stage_sources ORDER BY site, source "
-          "ON CONFLICT (site, source) DO UPDATE SET "
-          "last_reading_at = greatest(s.last_reading_at, excluded.last_reading_at), "
-          "last_good_at = greatest(s.last_good_at, excluded.last_good_at), "
-          "learned_every = CASE WHEN excluded.last_good_at > s.last_good_at THEN "
-          "  CASE WHEN s.learned_every IS NULL THEN excluded.last_good_at - s.last_good_at "
-          "  ELSE s.learned_every * 0.75 + least(excluded.last_good_at - s.last_good_at, s.learned_every * 4) * 0.25 "
-          "  END ELSE s.learned_every END");
-    }
+    // Whether any seq of the batch was received before (a resent message): if none was, the rows
+    // go straight into their tables with COPY; otherwise through staging, keeping what is there.
+    bool direct = allow_direct;
     if (!batch.seqs.empty()) {
       std::string copy;
       for (const auto& [key, ranges] : batch.seqs)
@@ -139,25 +86,39 @@ WriteResult Writer::write(const RowBatch& batch) {
           copy += '\t' + key.second + '\t' + std::to_string(r.first) + '\t' + std::to_string(r.last) + '\n';
         }
       db_.copy_in("COPY stage_seqs FROM STDIN", copy);
+      if (direct)
+        direct = db_.exec("SELECT NOT EXISTS (SELECT 1 FROM stage_seqs s JOIN seq_ranges r USING (site, store) "
+                          "WHERE r.first_seq <= s.last_seq AND r.last_seq >= s.first_seq)")
+                     .text(0, 0) == "t";
       db_.exec("INSERT INTO seq_ranges AS r (site, store, first_seq, last_seq) "
                "SELECT site, store, first_seq, last_seq FROM stage_seqs ORDER BY site, store, first_seq "
                "ON CONFLICT (site, store, first_seq) DO UPDATE SET last_seq = greatest(r.last_seq, excluded.last_seq)");
     }
     if (batch.readings > 0) {
-      db_.copy_in(std::string("COPY stage_readings (") + kReadingColumns + ") FROM STDIN", batch.readings_copy);
-      const auto n = db_.exec(std::string("INSERT INTO readings (") + kReadingColumns + ") SELECT " + kReadingColumns +
-                              " FROM stage_readings ON CONFLICT DO NOTHING")
-                         .affected();
-      res.readings = static_cast<std::uint64_t>(n);
-      res.duplicate_readings = batch.readings - res.readings;
+      if (direct) {
+        db_.copy_in(std::string("COPY readings (") + kReadingColumns + ") FROM STDIN", batch.readings_copy);
+        res.readings = batch.readings;
+      } else {
+        db_.copy_in(std::string("COPY stage_readings (") + kReadingColumns + ") FROM STDIN", batch.readings_copy);
+        const auto n = db_.exec(std::string("INSERT INTO readings (") + kReadingColumns + ") SELECT " + kReadingColumns +
+                                " FROM stage_readings ON CONFLICT DO NOTHING")
+                           .affected();
+        res.readings = static_cast<std::uint64_t>(n);
+        res.duplicate_readings = batch.readings - res.readings;
+      }
     }
     if (batch.events > 0) {
-      db_.copy_in(std::string("COPY stage_events (") + kEventColumns + ") FROM STDIN", batch.events_copy);
-      const auto n = db_.exec(std::string("INSERT INTO events (") + kEventColumns + ") SELECT " + kEventColumns +
-                              " FROM stage_events ON CONFLICT DO NOTHING")
-                         .affected();
-      res.events = static_cast<std::uint64_t>(n);
-      res.duplicate_events = batch.events - res.events;
+      if (direct) {
+        db_.copy_in(std::string("COPY events (") + kEventColumns + ") FROM STDIN", batch.events_copy);
+        res.events = batch.events;
+      } else {
+        db_.copy_in(std::string("COPY stage_events (") + kEventColumns + ") FROM STDIN", batch.events_copy);
+        const auto n = db_.exec(std::string("INSERT INTO events (") + kEventColumns + ") SELECT " + kEventColumns +
+                                " FROM stage_events ON CONFLICT DO NOTHING")
+                           .affected();
+        res.events = static_cast<std::uint64_t>(n);
+        res.duplicate_events = batch.events - res.events;
+      }
     }
     if (batch.gaps > 0) {
       db_.copy_in(std::string("COPY stage_gaps (") + kGapColumns + ") FROM STDIN", batch.gaps_copy);
@@ -233,6 +194,87 @@ WriteResult Writer::write(const RowBatch& batch) {
     throw;
   }
   return res;
+}
+
+// Offices (codes, last message, status), heartbeats and sources: a short transaction of its own
+// after the rows', so two writers hold these shared rows only briefly.
+void Writer::write_meta(const RowBatch& batch) {
+  if (batch.offices.empty() && batch.sources.empty()) return;
+  db_.exec("BEGIN");
+  try {
+    // Offices first, in site order (the map is sorted): every writer locks them in one order.
+    if (!batch.offices.empty()) {
+      std::string copy;
+      for (const auto& [site, o] : batch.offices) {
+        put(copy, site);
+        copy += '\t';
+        put(copy, o.province);
+        copy += '\t';
+        put(copy, o.unit_code);
+        copy += '\t';
+        put(copy, o.agency_code);
+        copy += '\t';
+        put(copy, o.name);
+        copy += '\n';
+      }
+      db_.copy_in("COPY stage_offices FROM STDIN", copy);
+      db_.exec(
+          "INSERT INTO offices AS o (site, province, unit_code, agency_code, name, last_message_at) "
+          "SELECT site, province, unit_code, agency_code, name, now() FROM stage_offices ORDER BY site "
+          "ON CONFLICT (site) DO UPDATE SET province = excluded.province, "
+          "unit_code = coalesce(excluded.unit_code, o.unit_code), agency_code = coalesce(excluded.agency_code, "
+          "o.agency_code), name = coalesce(excluded.name, o.name), last_message_at = now()");
+    }
+    for (const auto& s : batch.statuses) {
+      const bool online = s.state == "online";
+      if (s.retained) {
+        // The broker's kept copy: the latest status it has, but not a heartbeat received now.
+        db_.exec("UPDATE offices SET last_status = $2::jsonb, online = $3::boolean, "
+                 "last_status_at = coalesce(last_status_at, least(coalesce($4::timestamptz, now()), now())), "
+                 "last_heartbeat_at = CASE WHEN $3::boolean AND $4::timestamptz IS NOT NULL THEN "
+                 "greatest(last_heartbeat_at, least($4::timestamptz, now())) ELSE last_heartbeat_at END "
+                 "WHERE site = $1",
+                 {s.site, s.body, online ? "true" : "false", s.ts});
+      } else {
+        db_.exec("UPDATE offices SET last_status = $2::jsonb, online = $3::boolean, last_status_at = now(), "
+                 "last_heartbeat_at = CASE WHEN $3::boolean THEN now() ELSE last_heartbeat_at END WHERE site = $1",
+                 {s.site, s.body, online ? "true" : "false"});
+        db_.exec("INSERT INTO heartbeats (site, received_at, state, backlog, held) VALUES ($1, now(), $2, $3, $4)",
+                 {s.site, s.state, s.backlog ? std::optional(std::to_string(*s.backlog)) : std::nullopt,
+                  s.held ? std::optional(std::to_string(*s.held)) : std::nullopt});
+      }
+    }
+    if (!batch.sources.empty()) {
+      std::string copy;
+      for (const auto& [key, s] : batch.sources) {
+        put(copy, key.first);
+        copy += '\t';
+        put(copy, key.second);
+        copy += '\t';
+        put(copy, s.last_reading_ts);
+        copy += '\t';
+        put(copy, s.last_good_ts);
+        copy += '\n';
+      }
+      db_.copy_in("COPY stage_sources FROM STDIN", copy);
+      // The learned cadence: a moving average of the time between the newest good readings as
+      // they arrive; one long silence moves it by at most 4 times its value (docs/ioc-database.md).
+      db_.exec(
+          "INSERT INTO sources AS s (site, source, last_reading_at, last_good_at) "
+          "SELECT site, source, last_reading_at, last_good_at FROM stage_sources ORDER BY site, source "
+          "ON CONFLICT (site, source) DO UPDATE SET "
+          "last_reading_at = greatest(s.last_reading_at, excluded.last_reading_at), "
+          "last_good_at = greatest(s.last_good_at, excluded.last_good_at), "
+          "learned_every = CASE WHEN excluded.last_good_at > s.last_good_at THEN "
+          "  CASE WHEN s.learned_every IS NULL THEN excluded.last_good_at - s.last_good_at "
+          "  ELSE s.learned_every * 0.75 + least(excluded.last_good_at - s.last_good_at, s.learned_every * 4) * 0.25 "
+          "  END ELSE s.learned_every END");
+    }
+    db_.exec("COMMIT");
+  } catch (...) {
+    rollback(db_);
+    throw;
+  }
 }
 
 }  // namespace ioc_receiver

@@ -1,13 +1,18 @@
 #pragma once
-// Writing a RowBatch (receiver/ingest.h) to PostgreSQL in one transaction.
+// Writing a RowBatch (receiver/ingest.h) to PostgreSQL: its rows in one transaction, then the
+// offices' and sources' bookkeeping in a short second one.
 //
 // Design note
 // -----------
-// Rows are COPY'd into temporary staging tables (one round trip per table), then moved with
-// `INSERT … SELECT … ON CONFLICT DO NOTHING`, so a reading that arrives again is stored once
-// (docs/ioc-database.md, "Exactly once"). In the same transaction: the seq ranges received, the
-// offices (codes, last message, status) and the sources (last good reading, learned cadence).
-// The caller acknowledges the batch's messages to the broker only after write() returned.
+// A reading that arrives again must be stored once (docs/ioc-database.md, "Exactly once"). The
+// batch's seq ranges are compared with those already received (seq_ranges, written in the same
+// transaction as the rows): when none was received before, as for nearly every message, the rows
+// are COPY'd straight into readings and events; otherwise into temporary staging tables and moved
+// with `INSERT … SELECT … ON CONFLICT DO NOTHING`. A straight COPY that meets a seq another
+// receiver committed meanwhile fails on the unique key (23505) and is done again through staging.
+// Then, in a second short transaction: the offices (codes, last message, status, heartbeats) and
+// the sources (last good reading, learned cadence). The caller acknowledges the batch's messages
+// to the broker only after write() returned.
 //
 // Two receivers write at once (shared subscriptions): every statement that locks rows of a shared
 // table (offices, sources, seq_ranges) takes them in key order, so two writers wait for each other
@@ -15,7 +20,9 @@
 // (Error::retryable()).
 //
 // Invariants
-//  1. write() commits everything in the batch or nothing (it rolls back before it throws).
+//  1. write() commits the batch's rows or nothing (it rolls back before it throws); when it
+//     throws after the rows committed (the bookkeeping failed), writing the batch again stores
+//     nothing twice.
 //  2. A blob without properties (MQTT 3.1.1) whose metadata event is neither in the database nor
 //     in the batch is quarantined with that reason, in the same transaction.
 #include <cstdint>
@@ -41,6 +48,8 @@ class Writer {
   static bool retryable(const pg::Error& e);
 
  private:
+  WriteResult write_rows(const RowBatch& batch, bool allow_direct);
+  void write_meta(const RowBatch& batch);
   pg::Connection db_;
 };
 

@@ -5,6 +5,9 @@
 #   ca.pem / ca.key                         test CA "ioc-edge test CA"
 #   server.pem / server.key                 CN=localhost, SAN DNS:localhost, IP:127.0.0.1, IP:::1; serverAuth
 #   client.pem / client.key                 CN=ioc-edge-client; clientAuth
+#   office-a.pem / office-a.key             CN=bk-cho-don; clientAuth     (an office, CN = its site id)
+#   office-b.pem / office-b.key             CN=bk-na-ri; clientAuth       (another office)
+#   receiver.pem / receiver.key             CN=ioc-receiver-1; clientAuth (an ioc-receiver identity)
 #   other-ca.pem / other-ca.key             an unrelated CA               (the "unknown CA" case)
 #   other-server.pem / other-server.key     a localhost server cert signed by the other CA
 #   wronghost-server.pem / wronghost-server.key
@@ -95,12 +98,15 @@ make_ca other-ca "ioc-edge unrelated test CA"
 
 make_leaf server ca localhost serverAuth "DNS:localhost,IP:127.0.0.1,IP:::1"
 make_leaf client ca ioc-edge-client clientAuth ""
+make_leaf office-a ca bk-cho-don clientAuth ""
+make_leaf office-b ca bk-na-ri clientAuth ""
+make_leaf receiver ca ioc-receiver-1 clientAuth ""
 make_leaf other-server other-ca localhost serverAuth "DNS:localhost,IP:127.0.0.1,IP:::1"
 make_leaf wronghost-server ca wrong-host.example serverAuth "DNS:wrong-host.example"
 make_leaf weakkey-server ca localhost serverAuth "DNS:localhost,IP:127.0.0.1,IP:::1" rsa1024
 
 # Publish all files together only once everything succeeded.
-for name in ca other-ca server client other-server wronghost-server weakkey-server; do
+for name in ca other-ca server client office-a office-b receiver other-server wronghost-server weakkey-server; do
     for ext in pem key; do
         chmod 0644 "$work/$name.$ext"
         mv -f -- "$work/$name.$ext" "$dir/$name.$ext"

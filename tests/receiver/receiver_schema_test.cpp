@@ -95,7 +95,7 @@ TEST_CASE("ioc-receiver migrate: an empty database gets the schema and partition
   CHECK_THAT(first.output, Catch::Contains("readings partitions: 4 created"));
   CHECK(server.psql("SELECT string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public' "
                     "AND tablename NOT LIKE 'readings_%'") ==
-        "blobs,events,gaps,ioc_schema_migrations,offices,quarantine,readings,seq_ranges,sources");
+        "blobs,events,gaps,heartbeats,ioc_schema_migrations,offices,quarantine,readings,seq_ranges,sources");
   CHECK(server.psql("SELECT count(*) FROM pg_inherits WHERE inhparent = 'readings'::regclass") == "5");  // 4 + default
   CHECK(server.psql("SELECT version FROM ioc_schema_migrations") == "1");
 

@@ -55,10 +55,18 @@ Certs make_certs(const std::string& dir) {
   c.wronghost_server_key = dir + "/wronghost-server.key";
   c.weakkey_server_cert = dir + "/weakkey-server.pem";
   c.weakkey_server_key = dir + "/weakkey-server.key";
+  c.office_a_cert = dir + "/office-a.pem";
+  c.office_a_key = dir + "/office-a.key";
+  c.office_b_cert = dir + "/office-b.pem";
+  c.office_b_key = dir + "/office-b.key";
+  c.receiver_cert = dir + "/receiver.pem";
+  c.receiver_key = dir + "/receiver.key";
   for (const std::string* f : {&c.ca, &c.client_cert, &c.client_key, &c.server_cert,
                                &c.server_key, &c.other_ca, &c.other_server_cert,
                                &c.other_server_key, &c.wronghost_server_cert,
-                               &c.wronghost_server_key, &c.weakkey_server_cert, &c.weakkey_server_key}) {
+                               &c.wronghost_server_key, &c.weakkey_server_cert, &c.weakkey_server_key,
+                               &c.office_a_cert, &c.office_a_key, &c.office_b_cert, &c.office_b_key,
+                               &c.receiver_cert, &c.receiver_key}) {
     if (!std::filesystem::exists(*f)) {
       throw std::runtime_error("scripts/make-certs.sh did not write " + *f);
     }

@@ -21,7 +21,7 @@ std::string quote_sql_literal(const std::string& s) {
 
 }  // namespace
 
-Postgres::Postgres() {
+Postgres::Postgres(bool durable) {
   if (!std::filesystem::exists(kBin + "initdb"))
     throw std::runtime_error("PostgreSQL 15 is not installed (" + kBin + "initdb): scripts/install-deps.sh installs postgresql-15");
   data_ = tmp_.file("pgdata");
@@ -45,7 +45,7 @@ Postgres::Postgres() {
     throw std::runtime_error("initdb failed:\n" + read_file(step_log));
   // Only a Unix socket, in the data directory; no TCP port is opened.
   const std::string options = "-c listen_addresses='' -c unix_socket_directories='" + data_ + "' -p " +
-                              std::to_string(port_) + " -c fsync=off -c synchronous_commit=off";
+                              std::to_string(port_) + (durable ? "" : " -c fsync=off -c synchronous_commit=off");
   if (run_to_exit(as_owner({kBin + "pg_ctl", "-D", data_, "-l", log, "-o", options, "-w", "-t", "60", "start"}),
                   step_log, std::chrono::seconds(70)) != 0) {
     running_ = true;  // it may be up after all, too late for pg_ctl's wait: stop it before the directory goes

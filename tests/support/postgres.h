@@ -14,8 +14,9 @@ namespace ioc_edge::test {
 class Postgres {
  public:
   // Throws std::runtime_error with initdb's or the server's log when the cluster does not start
-  // within 60 s.
-  Postgres();
+  // within 60 s. `durable`: fsync and synchronous commits on, as in production (benchmarks);
+  // otherwise both are off (tests: faster, and nothing there survives a power loss anyway).
+  explicit Postgres(bool durable = false);
   ~Postgres();
   Postgres(const Postgres&) = delete;
   Postgres& operator=(const Postgres&) = delete;

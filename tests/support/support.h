@@ -163,6 +163,8 @@ struct Certs {
   std::string dir, ca, client_cert, client_key, server_cert, server_key, other_ca,
       other_server_cert, other_server_key, wronghost_server_cert, wronghost_server_key, weakkey_server_cert,
       weakkey_server_key;
+  // Identities of receiver/broker/acl: two offices (CN = site id) and an ioc-receiver.
+  std::string office_a_cert, office_a_key, office_b_cert, office_b_key, receiver_cert, receiver_key;
 };
 
 // Runs scripts/make-certs.sh DIR (DIR is created); throws with the script's output on failure.
