@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 
+#include "core/log.h"
+
 namespace ioc_receiver::pg {
 
 namespace {
@@ -13,6 +15,16 @@ std::string trimmed(const char* message) {
   std::string s = message ? message : "";
   while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
   return s;
+}
+
+// The server's notices (NOTICE, WARNING) go to the "database" logger, one line each, instead of
+// libpq's default of printing them on stderr: NOTICE at debug level, anything else as a warning.
+void on_notice(void*, const char* message) {
+  const std::string text = trimmed(message);
+  if (text.rfind("NOTICE:", 0) == 0 || text.rfind("DEBUG", 0) == 0 || text.rfind("LOG:", 0) == 0)
+    ioc_edge::logger("database")->debug("{}", text);
+  else
+    ioc_edge::logger("database")->warn("{}", text);
 }
 
 }  // namespace
@@ -57,6 +69,7 @@ Connection::Connection(const std::string& conninfo) {
     c_ = nullptr;
     throw Error("cannot connect to the database: " + message, "", true);
   }
+  PQsetNoticeProcessor(c_, on_notice, nullptr);
 }
 
 Connection::~Connection() {

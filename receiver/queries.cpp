@@ -154,9 +154,10 @@ Report query_report(pg::Connection& db, const Settings& s, TimePoint from, TimeP
 
   std::map<std::string, std::size_t> index;
   const auto offices = db.exec(
-      "SELECT site, coalesce(province, ''), coalesce(name, ''), coalesce(unit_code, ''), coalesce(agency_code, '') "
-      "FROM offices WHERE first_seen < to_timestamp($1::bigint / 1000.0) ORDER BY site",
+      "SELECT site, coalesce(province, ''), coalesce(name, ''), coalesce(unit_code, ''), coalesce(agency_code, ''), " +
+          ms("first_seen") + " FROM offices WHERE first_seen < to_timestamp($1::bigint / 1000.0) ORDER BY site",
       {ms_text(to)});
+  std::map<std::string, TimePoint> known_from;  // an office counts from the start or from when it was first seen
   for (int i = 0; i < offices.rows(); ++i) {
     ReportOffice o;
     o.site = offices.text(i, 0);
@@ -164,6 +165,7 @@ Report query_report(pg::Connection& db, const Settings& s, TimePoint from, TimeP
     o.name = offices.text(i, 2);
     o.unit_code = offices.text(i, 3);
     o.agency_code = offices.text(i, 4);
+    known_from[o.site] = std::max(from, from_ms(offices.integer(i, 5)));
     index[o.site] = rep.offices.size();
     rep.offices.push_back(std::move(o));
   }
@@ -214,7 +216,8 @@ Report query_report(pg::Connection& db, const Settings& s, TimePoint from, TimeP
       hb_params);
   for (int i = 0; i < hb.rows(); ++i)
     if (auto* o = office(hb.text(i, 0))) o->late.push_back({from_ms(hb.integer(i, 1)), from_ms(hb.integer(i, 2))});
-  // Before an office's first heartbeat of the window it was late too (silent since before it).
+  // Before an office's first heartbeat of the window it was late too (silent since before it),
+  // counted from the start of the period or from when the office was first seen, if later.
   const auto first = db.exec(
       "SELECT o.site, " + ms("min(h.received_at)") +
           " FROM offices o LEFT JOIN heartbeats h ON h.site = o.site AND h.received_at >= "
@@ -224,17 +227,18 @@ Report query_report(pg::Connection& db, const Settings& s, TimePoint from, TimeP
   for (int i = 0; i < first.rows(); ++i) {
     auto* o = office(first.text(i, 0));
     if (!o) continue;
-    const auto from_plus = from + std::chrono::duration_cast<TimePoint::duration>(s.late.office_after);
+    const auto from_plus = known_from[o->site] + std::chrono::duration_cast<TimePoint::duration>(s.late.office_after);
     const TimePoint first_hb = first.is_null(i, 1) ? end : from_ms(first.integer(i, 1));
     if (first_hb > from_plus) o->late.insert(o->late.begin(), {from_plus, std::max(from_plus, first_hb)});
   }
-  const double length = std::max(1e-9, std::chrono::duration<double>(end - from).count());
   for (auto& o : rep.offices) {
+    const auto start = known_from[o.site];
+    const double length = std::max(1e-9, std::chrono::duration<double>(end - start).count());
     o.late.erase(std::remove_if(o.late.begin(), o.late.end(), [](const Period& p) { return p.to <= p.from; }),
                  o.late.end());
     double late_s = 0;
     for (const auto& p : o.late) late_s += p.seconds();
-    o.availability_pct = end <= from ? 100.0 : std::clamp(100.0 * (1.0 - late_s / length), 0.0, 100.0);
+    o.availability_pct = end <= start ? 100.0 : std::clamp(100.0 * (1.0 - late_s / length), 0.0, 100.0);
   }
 
   // Sources: readings in the period.

@@ -6,7 +6,7 @@
 // Three threads and the main loop:
 //
 //   broker --publish--> [mqtt-in thread: Subscriber]  --(message, token)--> queue
-//   queue --> [writer thread] Ingest::add -> RowBatch -> Writer::write (one transaction)
+//   queue --> [2 writer threads] Ingest::add -> RowBatch -> Writer::write (own connection each)
 //                              --commit--> Subscriber::ack(token) for every message of the batch
 //   [maintenance thread]      partitions ahead, merging old seq ranges, the late list for /metrics
 //   [main thread: io_context] the status API (/healthz, /status, /metrics), SIGTERM/SIGINT
@@ -14,7 +14,9 @@
 // Invariants
 //  1. A message is acknowledged to the broker only after the transaction holding its rows (or its
 //     quarantine row) committed. A message never acknowledged is delivered again by the broker
-//     (persistent session), to this receiver or, with a shared subscription, to another.
+//     (persistent session) when this receiver connects again: Mosquitto 2.0 keeps a shared
+//     subscription's unacknowledged and queued messages with the session they were given to, not
+//     with the other receivers of the group (receiver/broker/README.md).
 //  2. The queue holds at most what the broker sends before acknowledgements (MQTT 5 Receive
 //     Maximum, [broker] receive_maximum): memory is bounded by the broker's flow control.
 //  3. The database going away stops nothing but the commits: the writer keeps its batch, says so

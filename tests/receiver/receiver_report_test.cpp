@@ -24,6 +24,8 @@ namespace {
 //   Late: [07-01 00:05, 07-02 00:00) 86,100 s; [08-10 00:10, 08-10 06:00) 21,000 s;
 //         [09-01 12:00, 09-01 12:05) 300 s: 107,400 s of the quarter's 7,948,800 s.
 // bk-b: known since June, no heartbeat and no data in the quarter: late from 00:10 on July 1st.
+// bk-c: first seen on September 1st, a heartbeat every 5 minutes since: never late (the weeks
+//       before it existed do not count against it).
 const char* kData = R"sql(
 INSERT INTO offices (site, province, unit_code, name, first_seen) VALUES
   ('bk-a', 'bac-kan', '01843', 'UBND xã A', '2026-06-01Z'), ('bk-b', 'bac-kan', NULL, 'UBND xã B', '2026-06-01Z');
@@ -55,6 +57,9 @@ INSERT INTO heartbeats (site, received_at, state)
   SELECT 'bk-a', t, CASE WHEN t = '2026-09-01 12:00Z' THEN 'offline' ELSE 'online' END
     FROM generate_series('2026-07-02Z'::timestamptz, '2026-09-30 23:55Z', interval '5 minutes') t
    WHERE t NOT BETWEEN '2026-08-10 00:05Z' AND '2026-08-10 05:55Z';
+INSERT INTO offices (site, province, first_seen) VALUES ('bk-c', 'bac-kan', '2026-09-01Z');
+INSERT INTO heartbeats (site, received_at, state)
+  SELECT 'bk-c', t, 'online' FROM generate_series('2026-09-01Z'::timestamptz, '2026-09-30 23:55Z', interval '5 minutes') t;
 )sql";
 
 const json* office(const json& report, const std::string& site) {
@@ -82,7 +87,7 @@ TEST_CASE("the quarterly report over known data gives the exact figures", "[rece
   INFO(report.dump(2));
   CHECK(report["from"] == "2026-07-01T00:00:00.000Z");
   CHECK(report["to"] == "2026-10-01T00:00:00.000Z");
-  REQUIRE(report["offices"].size() == 2);
+  REQUIRE(report["offices"].size() == 3);
 
   const auto* a = office(report, "bk-a");
   REQUIRE(a);
@@ -128,6 +133,11 @@ TEST_CASE("the quarterly report over known data gives the exact figures", "[rece
   CHECK((*b)["late"][0]["from"] == "2026-07-01T00:10:00.000Z");
   CHECK((*b)["late"][0]["to"] == "2026-10-01T00:00:00.000Z");
   CHECK((*b)["availability_pct"].get<double>() == Approx(100.0 * 600 / 7948800.0).margin(0.006));
+
+  const auto* c = office(report, "bk-c");
+  REQUIRE(c);
+  CHECK((*c)["late"].empty());
+  CHECK((*c)["availability_pct"].get<double>() == Approx(100.0));
 
   // The other formats carry the same figures.
   const auto csv = rig.command({"report", "--from", "2026-07-01", "--to", "2026-10-01", "--format", "csv"}, config);

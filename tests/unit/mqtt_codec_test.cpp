@@ -643,3 +643,26 @@ TEST_CASE("random and corrupted input never crashes the decoder and ends in a pa
   }
   CHECK(errors > 1000);  // corruption is noticed, not silently accepted
 }
+
+TEST_CASE("an MQTT 5 PUBLISH keeps its user properties in order and a repeated name twice", "[mqtt_codec]") {
+  // PUBLISH QoS 1 "a/b" id 7, properties: user (seq, 12), user (site, x), user (seq, 13).
+  const std::string props = bytes({0x26, 0x00, 0x03, 's', 'e', 'q', 0x00, 0x02, '1', '2',  //
+                                   0x26, 0x00, 0x04, 's', 'i', 't', 'e', 0x00, 0x01, 'x',   //
+                                   0x26, 0x00, 0x03, 's', 'e', 'q', 0x00, 0x02, '1', '3'});
+  const std::string body = bytes({0x00, 0x03, 'a', '/', 'b', 0x00, 0x07, static_cast<int>(props.size())}) + props + "ok";
+  const std::string wire = bytes({0x32, static_cast<int>(body.size())}) + body;
+  const std::string plain = bytes({0x30, 0x08, 0x00, 0x03, 'a', '/', 'b', 0x00}) + "hi";
+  Decoder d(kMqtt5, 1 << 20);
+  const std::string both = wire + plain;
+  d.feed(both.data(), both.size());
+  Packet p;
+  REQUIRE(d.next(p) == Decoder::Status::Ready);
+  REQUIRE(p.publish.user_properties.size() == 3);
+  CHECK(p.publish.user_properties[0] == std::pair<std::string, std::string>{"seq", "12"});
+  CHECK(p.publish.user_properties[1] == std::pair<std::string, std::string>{"site", "x"});
+  CHECK(p.publish.user_properties[2] == std::pair<std::string, std::string>{"seq", "13"});
+  CHECK(p.publish.payload == "ok");
+  // The next publish (same Packet reused) has none.
+  REQUIRE(d.next(p) == Decoder::Status::Ready);
+  CHECK(p.publish.user_properties.empty());
+}
