@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README): installs what it needs, builds, and runs every test.
 #   1. a normal build (the daemon as it ships, -O2): the tests that measure time, CPU or memory
-#      (tests/serial/; all of them with SKIP_SANITIZERS=1);
+#      (tests/serial/), and ioc-receiver's (tests/receiver/: real PostgreSQL 15 clusters, Mosquitto
+#      with the reference ACL, real gateways; they test a database's contents, not memory
+#      safety); all of them with SKIP_SANITIZERS=1;
 #   2. built with AddressSanitizer + UndefinedBehaviorSanitizer: the unit, integration (real
 #      Mosquitto with mutual TLS, the real daemon, Prometheus, Chromium) and chaos (kill -9) tests
 #      (not tests/serial/: they would measure the sanitizer);
@@ -27,8 +29,8 @@ run_suite() {  # $1 = build dir, $2 = label (for the log), rest = ctest argument
 # and line, and the three builds take minutes less on two cores.
 # The unit tests run under the sanitizers only, unless those are skipped.
 # Under the sanitizers the integration and chaos tests run too; the normal build runs those that
-# need the daemon as it ships (time, CPU and memory: tests/serial/), and builds only the daemon and
-# that program.
+# need the daemon as it ships (time, CPU and memory: tests/serial/) and the receiver's, and builds
+# only the two programs and those two test programs.
 # LLVM's linker: the test programs are large (ASan, line tables), and GNU ld spends tens of
 # seconds on each.
 lld="-DCMAKE_EXE_LINKER_FLAGS=-fuse-ld=lld"
