@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -141,12 +142,21 @@ class Service {
     log_->info("receiving from {} into the database (share group {}, receive maximum {})", sub_->describe(),
                s_.broker.share_group.empty() ? "none" : s_.broker.share_group, s_.broker.receive_maximum);
 
-    boost::asio::signal_set signals(io, SIGTERM, SIGINT);
-    signals.async_wait([&](const boost::system::error_code& ec, int sig) {
+    // SIGHUP (systemctl reload, or a terminal going away) must not end the receiver: there is
+    // nothing to reload, a changed configuration needs a restart.
+    boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
+    std::function<void(const boost::system::error_code&, int)> on_signal = [&](const boost::system::error_code& ec,
+                                                                              int sig) {
       if (ec) return;
+      if (sig == SIGHUP) {
+        log_->info("SIGHUP: nothing to reload; restart ioc-receiver to apply a changed configuration");
+        signals.async_wait(on_signal);
+        return;
+      }
       log_->info("signal {}: stopping", sig);
       io.stop();
-    });
+    };
+    signals.async_wait(on_signal);
     ioc_edge::systemd::ready("receiving from " + sub_->describe());
     io.run();
     ioc_edge::systemd::stopping();
