@@ -8,7 +8,8 @@
 #                 province's archive key, kept off the office machines.
 #   --test-key    make (once) a throwaway signing key in DIR/../<repo name>-gnupg/, for tests
 #                 and trials only.
-#   DEB...        the packages to add; default: every dist/ioc-edge_*.deb (all architectures).
+#   DEB...        the packages to add; default: every dist/ioc-edge_*.deb and dist/ioc-receiver_*.deb
+#                 (all architectures).
 #
 # Writes DIR/ioc-edge-archive-keyring.gpg, the public key that offices install as
 # /usr/share/keyrings/ioc-edge-archive-keyring.gpg and name in `signed-by` (README, "Installing
@@ -38,7 +39,7 @@ for tool in reprepro gpg; do
 done
 if [[ ${#debs[@]} -eq 0 ]]; then
     shopt -s nullglob
-    debs=("$root"/dist/ioc-edge_*.deb)
+    debs=("$root"/dist/ioc-edge_*.deb "$root"/dist/ioc-receiver_*.deb)
     shopt -u nullglob
     [[ ${#debs[@]} -gt 0 ]] || { echo "apt-repo.sh: no packages in dist/ (scripts/build-deb.sh builds them)" >&2; exit 1; }
 fi
