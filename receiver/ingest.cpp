@@ -64,8 +64,35 @@ const std::string* str_member(const json& o, const char* name) {
   return it != o.end() && it->is_string() ? &it->get_ref<const std::string&>() : nullptr;
 }
 
+// At most n bytes of s, cut at a character boundary (s is valid UTF-8: it came through the JSON
+// parser or the MQTT codec).
 std::string clip(std::string_view s, std::size_t n = 80) {
-  return s.size() <= n ? std::string(s) : std::string(s.substr(0, n)) + "...";
+  if (s.size() <= n) return std::string(s);
+  while (n > 0 && (static_cast<unsigned char>(s[n]) & 0xC0) == 0x80) --n;
+  return std::string(s.substr(0, n)) + "...";
+}
+
+// Where a string of `doc` holds U+0000, which PostgreSQL cannot store in text or jsonb, as a JSON
+// pointer ("/readings/3/error"), or "" when none does. Keys count too.
+std::string nul_at(const json& doc, const std::string& path = "") {
+  if (doc.is_string()) return doc.get_ref<const std::string&>().find('\0') != std::string::npos ? (path.empty() ? "/" : path) : "";
+  if (doc.is_array()) {
+    for (std::size_t i = 0; i < doc.size(); ++i)
+      if (auto at = nul_at(doc[i], path + "/" + std::to_string(i)); !at.empty()) return at;
+  } else if (doc.is_object()) {
+    for (const auto& [k, v] : doc.items()) {
+      if (k.find('\0') != std::string::npos) return path + "/(a key)";
+      if (auto at = nul_at(v, path + "/" + k); !at.empty()) return at;
+    }
+  }
+  return "";
+}
+
+// The JSON text of `payload` escapes U+0000 as \u0000; only then is the document walked.
+std::string nul_problem(const std::string& payload, const json& doc) {
+  if (payload.find("\\u0000") == std::string::npos) return "";
+  const auto at = nul_at(doc);
+  return at.empty() ? "" : at + ": holds the character U+0000, which the database cannot store in text";
 }
 
 std::string quote(std::string_view s) { return "\"" + clip(s) + "\""; }
@@ -150,6 +177,15 @@ QuarantineRow Ingest::refused(const ioc_edge::mqtt_wire::Publish& message, const
   q.topic = message.topic;
   q.reason = reason;
   q.payload = message.payload;
+  // {root}/{province}/{site}/...: the third level (the message passed its topic's check before).
+  const auto a = message.topic.find('/'), b = a == std::string::npos ? a : message.topic.find('/', a + 1);
+  const auto c = b == std::string::npos ? b : message.topic.find('/', b + 1);
+  if (c != std::string::npos) q.site_in_topic = message.topic.substr(b + 1, c - b - 1);
+  if (!message.user_properties.empty()) {
+    json props = json::object();
+    for (const auto& [k, v] : message.user_properties) props[k] = v;
+    q.properties = props.dump();
+  }
   return q;
 }
 
@@ -211,6 +247,7 @@ void Ingest::add(const ioc_edge::mqtt_wire::Publish& message, RowBatch& batch) {
 std::string Ingest::add_batch(const OfficeTopic& topic, const std::string& payload, RowBatch& batch) {
   json doc = json::parse(payload, nullptr, false);
   if (doc.is_discarded()) return "not JSON (or not valid UTF-8)";
+  if (auto nul = nul_problem(payload, doc); !nul.empty()) return nul;
   if (auto problem = batch_schema().first_error(doc))
     return "does not match docs/schema/batch.schema.json: " + *problem;
   const auto& site = doc["site"].get_ref<const std::string&>();
@@ -367,6 +404,7 @@ std::string Ingest::add_status(const OfficeTopic& topic, const ioc_edge::mqtt_wi
                                RowBatch& batch) {
   json doc = json::parse(payload, nullptr, false);
   if (doc.is_discarded()) return "not JSON (or not valid UTF-8)";
+  if (auto nul = nul_problem(payload, doc); !nul.empty()) return nul;
   if (auto problem = status_schema().first_error(doc))
     return "does not match docs/schema/status.schema.json: " + *problem;
   const auto& site = doc["site"].get_ref<const std::string&>();

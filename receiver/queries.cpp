@@ -56,8 +56,10 @@ std::vector<StoreCoverage> query_coverage(pg::Connection& db, const Settings& s,
       "settled AS (SELECT site, store, max(last_seq) AS top FROM seq_ranges "
       "  WHERE received_at < now() - make_interval(secs => $2::float8) GROUP BY site, store), "
       "x AS (SELECT c.*, coalesce(st.top, 0) AS top, "
-      "  coalesce(o.last_status->>'store' = c.store::text AND (coalesce((o.last_status->>'backlog')::bigint, 0) > 0 "
-      "    OR coalesce((o.last_status->>'held')::bigint, 0) > 0), false) AS backlog "
+      "  coalesce(o.last_status->>'store' = c.store::text AND (CASE WHEN jsonb_typeof(o.last_status->'backlog') = "
+      "    'number' THEN (o.last_status->>'backlog')::numeric > 0 ELSE false END OR CASE WHEN "
+      "    jsonb_typeof(o.last_status->'held') = 'number' THEN (o.last_status->>'held')::numeric > 0 ELSE false END), "
+      "    false) AS backlog "
       "  FROM c LEFT JOIN settled st USING (site, store) LEFT JOIN offices o ON o.site = c.site), "
       "y AS (SELECT x.*, CASE WHEN backlog THEN '{}'::int8multirange "
       "  ELSE missing * int8multirange(int8range(1, top + 1)) END AS holes FROM x) "
@@ -124,7 +126,10 @@ void merge_seq_ranges(pg::Connection& db, std::chrono::milliseconds older_than) 
     }
     db.exec("CREATE TEMP TABLE IF NOT EXISTS merge_seqs (site text, store uuid, first_seq bigint, last_seq bigint, "
             "received_at timestamptz) ON COMMIT DELETE ROWS");
+    // Only the stores with more than one old row: a store already merged is left alone.
     db.exec("WITH old AS (DELETE FROM seq_ranges WHERE received_at < now() - make_interval(secs => $1::float8) "
+            "  AND (site, store) IN (SELECT site, store FROM seq_ranges WHERE received_at < now() - "
+            "  make_interval(secs => $1::float8) GROUP BY site, store HAVING count(*) > 1) "
             "  RETURNING site, store, first_seq, last_seq, received_at), "
             "m AS (SELECT site, store, range_agg(int8range(first_seq, last_seq, '[]')) AS r, max(received_at) AS t "
             "  FROM old GROUP BY site, store) "
@@ -287,14 +292,16 @@ Report query_report(pg::Connection& db, const Settings& s, TimePoint from, TimeP
     if (auto* rs = source(key.first, key.second)) rs->stale.push_back({at, std::max(at, end)});
   // Declared drops per source (gap events name them) and readings refused at the office.
   const auto drops = db.exec(
-      "SELECT e.site, kv.key, sum(kv.value::text::bigint) FROM events e, jsonb_each(e.body->'sources') AS kv "
-      "WHERE e.event = 'gap' AND jsonb_typeof(e.body->'sources') = 'object' AND e.ts >= " + f + " AND e.ts < " + t +
+      "SELECT e.site, kv.key, sum(kv.value::text::numeric)::bigint FROM events e, jsonb_each(e.body->'sources') AS kv "
+      "WHERE e.event = 'gap' AND jsonb_typeof(e.body->'sources') = 'object' AND jsonb_typeof(kv.value) = 'number' "
+      "AND e.ts >= " + f + " AND e.ts < " + t +
           " GROUP BY 1, 2",
       window);
   for (int i = 0; i < drops.rows(); ++i)
     if (auto* rs = source(drops.text(i, 0), drops.text(i, 1))) rs->declared_dropped = drops.integer(i, 2);
   const auto refused = db.exec(
-      "SELECT site, source, sum((body->>'count')::bigint) FROM events WHERE event = 'refused' AND ts >= " + f +
+      "SELECT site, source, sum((body->>'count')::numeric)::bigint FROM events WHERE event = 'refused' AND "
+      "jsonb_typeof(body->'count') = 'number' AND ts >= " + f +
           " AND ts < " + t + " GROUP BY 1, 2",
       window);
   for (int i = 0; i < refused.rows(); ++i)

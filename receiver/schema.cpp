@@ -252,6 +252,9 @@ std::vector<std::string> ensure_partitions(pg::Connection& db, std::chrono::syst
       }
       // Writers must not put a reading of this month into the default partition between the
       // move below and the ATTACH (which would then refuse): they wait for this transaction.
+      // Never queue writers behind a long reader (a report holds every partition): give up after
+      // 5 s and try again on the next maintenance pass (the month begins in days, not seconds).
+      db.exec("SET LOCAL lock_timeout = '5s'");
       db.exec("LOCK TABLE readings_default IN SHARE ROW EXCLUSIVE MODE");
       db.exec(std::string("CREATE TABLE ") + name + " (LIKE readings INCLUDING DEFAULTS INCLUDING CONSTRAINTS)");
       // Readings that arrived before their month had a partition sit in the default one.

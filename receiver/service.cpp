@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <map>
 #include <functional>
 #include <mutex>
 #include <thread>
@@ -44,6 +45,7 @@ struct Stats {
   std::atomic<std::uint64_t> messages{0}, readings{0}, duplicate_readings{0}, events{0}, duplicate_events{0},
       blobs{0}, gaps{0}, quarantined{0}, transactions{0}, db_errors{0}, refused_alone{0};
   std::atomic<int> db_connected{0};  // writers connected
+  std::atomic<bool> db_failing{false};  // the last write failed for a reason that is not the data's
   std::atomic<std::int64_t> last_commit_ms{0};  // system clock
   std::atomic<std::uint64_t> commit_us_total{0};
 };
@@ -116,7 +118,9 @@ class Service {
             log_->warn("not connected to {}: {}", sub_->describe(), detail);
         });
     const auto f = subscription_filters(s_.broker);
-    sub_->subscribe({{f.data, 1}, {f.event, 1}, {f.blob, 1}, {f.status, 1}});
+    // Status at QoS 0: every receiver gets every status (unshared), so the broker must not queue
+    // them for a receiver that is away; the retained one arrives on every subscription anyway.
+    sub_->subscribe({{f.data, 1}, {f.event, 1}, {f.blob, 1}, {f.status, 0}});
 
     boost::asio::io_context io;
     std::unique_ptr<ioc_edge::HttpServer> http;
@@ -168,6 +172,7 @@ class Service {
       stopping_ = true;
     }
     cv_.notify_all();
+    stop_cv_.notify_all();
     for (auto& w : writers_) w.join();
     maintenance_.join();
     log_->info("stopped: {} messages, {} readings stored ({} already there), {} quarantined", stats_.messages.load(),
@@ -210,17 +215,26 @@ class Service {
         std::uint64_t suppressed = 0;
         if (limit.allow(suppressed))
           log_->warn("database: {} (retrying; the broker holds what is not acknowledged)", e.what());
-        std::unique_lock lk(mu_);
-        if (cv_.wait_for(lk, backoff, [&] { return stopping_; })) return;
+        if (!pause(backoff)) return;
         backoff = std::min<std::chrono::milliseconds>(backoff * 2, 30s);
       }
     }
   }
 
-  // Writes `batch` (the rows of `items`); on a refusal that is not the connection's, message by
-  // message (invariant 4). Returns false when stopping before it could commit.
+  // Waits `delay` unless stopping; false when stopping.
+  bool pause(std::chrono::milliseconds delay) {
+    std::unique_lock lk(mu_);
+    return !stop_cv_.wait_for(lk, delay, [&] { return stopping_; });
+  }
+
+  // Writes the rows of `batch` (the rows of `items`), then its bookkeeping. Returns false only
+  // when stopping before it could commit. A refusal that is the messages' fault (their data:
+  // Writer::data_error) splits the batch message by message (invariant 4); anything else (a lost
+  // connection, a full disk, a read-only server, a timeout) is retried with a backoff until it
+  // passes: the messages stay unacknowledged meanwhile and /healthz says the database is failing.
   bool commit(Lane& lane, const std::vector<Pending>& items, RowBatch& batch) {
     ioc_edge::RateLimit limit(std::chrono::seconds(60));
+    auto backoff = 200ms;
     while (true) {
       connect(lane);
       if (!lane.db) return false;
@@ -230,7 +244,8 @@ class Service {
         stats_.commit_us_total += static_cast<std::uint64_t>(
             std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - t0).count());
         account(r);
-        return true;
+        stats_.db_failing = false;
+        break;
       } catch (const pg::Error& e) {
         ++stats_.db_errors;
         std::uint64_t suppressed = 0;
@@ -238,52 +253,74 @@ class Service {
           --stats_.db_connected;
           lane.db.reset();
           if (limit.allow(suppressed)) log_->warn("database connection lost: {}; writing the batch again", e.what());
-          continue;
-        }
-        if (Writer::retryable(e)) {
+        } else if (Writer::retryable(e)) {
           log_->info("database: {}; writing the batch again", e.what());
           continue;
+        } else if (Writer::data_error(e)) {
+          if (items.size() == 1) {
+            std::uint64_t dropped = 0;
+            if (refusal_log_.allow(dropped))
+              log_->warn("the database refused a message on {}: {}; it goes to quarantine ({} more since the last "
+                         "such line)",
+                         items[0].message.topic, first_line(e.what()), dropped);
+            RowBatch q;
+            q.messages = 1;
+            q.quarantine.push_back(Ingest::refused(items[0].message, "the database refused it: " + first_line(e.what())));
+            ++stats_.refused_alone;
+            return commit(lane, {}, q);
+          }
+          if (items.empty()) {  // a quarantine row alone, refused: nothing is left to try
+            log_->error("the database refused a quarantine row too ({}): the message on {} is acknowledged without "
+                        "being kept",
+                        first_line(e.what()), batch.quarantine.empty() ? "?" : batch.quarantine[0].topic);
+            return true;
+          }
+          log_->info("the database refused a batch of {} messages: {}; writing them one by one", items.size(),
+                     first_line(e.what()));
+          for (const auto& item : items) {
+            RowBatch one;
+            lane.ingest->add(item.message, one);
+            if (!commit(lane, {item}, one)) return false;
+          }
+          return true;
+        } else {
+          stats_.db_failing = true;
+          if (limit.allow(suppressed))
+            log_->error("database: {}; retrying the batch (the broker holds what is not acknowledged)",
+                        first_line(e.what()));
         }
-        if (items.size() == 1) {
-          log_->warn("the database refused a message on {}: {}; it goes to quarantine", items[0].message.topic,
-                     e.what());
-          RowBatch q;
-          q.messages = 1;
-          q.quarantine.push_back(Ingest::refused(items[0].message, std::string("the database refused it: ") + e.what()));
-          ++stats_.refused_alone;
-          return commit_plain(lane, q);
-        }
-        log_->warn("the database refused a batch of {} messages: {}; writing them one by one", items.size(), e.what());
-        for (const auto& item : items) {
-          RowBatch one;
-          lane.ingest->add(item.message, one);
-          if (!commit(lane, {item}, one)) return false;
-        }
+        if (!pause(backoff)) return false;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 30s);
+      }
+    }
+    // The rows are in; the bookkeeping is retried on its own (never the rows again).
+    backoff = 200ms;
+    while (true) {
+      connect(lane);
+      if (!lane.db) return true;  // stopping: the rows are committed, the next batch updates these
+      try {
+        lane.db->write_meta(batch);
         return true;
+      } catch (const pg::Error& e) {
+        ++stats_.db_errors;
+        std::uint64_t suppressed = 0;
+        if (e.connection_lost()) {
+          --stats_.db_connected;
+          lane.db.reset();
+        } else if (!Writer::retryable(e)) {
+          if (limit.allow(suppressed))
+            log_->warn("database: the offices' and sources' bookkeeping of a batch failed: {}; skipped (its rows are "
+                       "stored)",
+                       first_line(e.what()));
+          return true;
+        }
+        if (!pause(backoff)) return true;
+        backoff = std::min<std::chrono::milliseconds>(backoff * 2, 30s);
       }
     }
   }
 
-  // A quarantine row alone: retried on connection loss like any batch.
-  bool commit_plain(Lane& lane, RowBatch& batch) {
-    while (true) {
-      connect(lane);
-      if (!lane.db) return false;
-      try {
-        account(lane.db->write(batch));
-        return true;
-      } catch (const pg::Error& e) {
-        ++stats_.db_errors;
-        if (e.connection_lost()) {
-          --stats_.db_connected;
-          lane.db.reset();
-          continue;
-        }
-        log_->error("cannot even quarantine a message: {}; it is not acknowledged and will come again", e.what());
-        return false;
-      }
-    }
-  }
+  static std::string first_line(const std::string& text) { return text.substr(0, text.find('\n')); }
 
   void account(const WriteResult& r) {
     stats_.readings += r.readings;
@@ -311,29 +348,41 @@ class Service {
     }
   }
 
+  // Each step on its own: one that fails (and says so, at most every 5 minutes per step) does not
+  // keep the others from running; /metrics shows how old the late list and coverage are.
   void maintenance_loop() {
     std::unique_ptr<pg::Connection> db;
-    ioc_edge::RateLimit limit(std::chrono::seconds(300));
-    while (true) {
+    std::map<std::string, std::unique_ptr<ioc_edge::RateLimit>> limits;
+    const auto step = [&](const char* name, const std::function<void(pg::Connection&)>& fn) {
       try {
         if (!db) db = std::make_unique<pg::Connection>(s_.database.url);
-        ensure_partitions(*db, std::chrono::system_clock::now(), s_.database.partitions_ahead);
-        merge_seq_ranges(*db, s_.coverage.hole_grace);
-        auto late = query_late(*db, s_);
-        auto coverage = query_coverage(*db, s_, std::nullopt);
-        std::lock_guard lk(findings_mu_);
-        late_ = std::move(late);
-        coverage_ = std::move(coverage);
-        findings_at_ms_ = now_ms();
+        fn(*db);
       } catch (const pg::Error& e) {
+        auto& limit = limits[name];
+        if (!limit) limit = std::make_unique<ioc_edge::RateLimit>(std::chrono::seconds(300));
         std::uint64_t suppressed = 0;
-        if (limit.allow(suppressed)) log_->warn("maintenance: {}", e.what());
+        if (limit->allow(suppressed)) log_->warn("maintenance ({}): {}", name, first_line(e.what()));
         if (e.connection_lost()) db.reset();
       }
-      std::unique_lock lk(mu_);
-      if (cv_.wait_for(lk, std::chrono::duration_cast<std::chrono::milliseconds>(maintenance_every()),
-                       [&] { return stopping_; }))
-        return;
+    };
+    while (true) {
+      step("partitions ahead", [&](pg::Connection& c) {
+        ensure_partitions(c, std::chrono::system_clock::now(), s_.database.partitions_ahead);
+      });
+      step("merging seq ranges", [&](pg::Connection& c) { merge_seq_ranges(c, s_.coverage.hole_grace); });
+      step("late list", [&](pg::Connection& c) {
+        auto late = query_late(c, s_);
+        std::lock_guard lk(findings_mu_);
+        late_ = std::move(late);
+        late_at_ms_ = now_ms();
+      });
+      step("coverage", [&](pg::Connection& c) {
+        auto coverage = query_coverage(c, s_, std::nullopt);
+        std::lock_guard lk(findings_mu_);
+        coverage_ = std::move(coverage);
+        coverage_at_ms_ = now_ms();
+      });
+      if (!pause(maintenance_every())) return;
     }
   }
 
@@ -348,11 +397,11 @@ class Service {
     if (r.method != "GET") return {405, "text/plain", "only GET is supported here\n"};
     const auto sub = sub_->stats();
     if (path == "/healthz") {
-      const bool db_up = stats_.db_connected.load() == kWriters;
+      const bool db_up = stats_.db_connected.load() == kWriters && !stats_.db_failing;
       if (sub.up && db_up) return {200, "text/plain", "ok\n"};
       std::string why;
       if (!sub.up) why += "not connected to the broker\n";
-      if (!db_up) why += "not connected to the database\n";
+      if (!db_up) why += stats_.db_failing ? "the database refuses writes (see the log)\n" : "not connected to the database\n";
       return {503, "text/plain", why};
     }
     if (path == "/status") return {200, "application/json", status_json(sub).dump(2) + "\n"};
@@ -425,6 +474,11 @@ class Service {
     counter("ioc_receiver_database_errors_total", "failed database transactions (retried)", stats_.db_errors);
     counter("ioc_receiver_redelivered_total", "messages the broker sent again (not acknowledged before)", sub.redelivered);
     std::lock_guard lk(findings_mu_);
+    const auto age = [&](std::int64_t at) { return at ? static_cast<double>(now_ms() - at) / 1000.0 : -1.0; };
+    m += "# HELP ioc_receiver_findings_age_seconds How old the late list and the coverage below are (-1: not read "
+         "yet); they are read every few seconds to 30 s\n# TYPE ioc_receiver_findings_age_seconds gauge\n";
+    m += "ioc_receiver_findings_age_seconds{of=\"late\"} " + fmt_number(age(late_at_ms_)) + "\n";
+    m += "ioc_receiver_findings_age_seconds{of=\"coverage\"} " + fmt_number(age(coverage_at_ms_)) + "\n";
     m += "# HELP ioc_receiver_office_late 1 for an office whose heartbeat is older than [late] office_after or that "
          "said offline\n# TYPE ioc_receiver_office_late gauge\n";
     for (const auto& o : late_.offices) m += "ioc_receiver_office_late{site=\"" + label(o.site) + "\"} 1\n";
@@ -457,14 +511,16 @@ class Service {
   std::unique_ptr<ioc_edge::Subscriber> sub_;
   std::thread writers_[kWriters], maintenance_;
   std::mutex mu_;
-  std::condition_variable cv_;
+  std::condition_variable cv_;       // the queue: the writers wait for messages on it
+  std::condition_variable stop_cv_;  // backoffs and the maintenance interval: woken to stop
+  ioc_edge::RateLimit refusal_log_{std::chrono::seconds(60)};
   std::deque<Pending> queue_;
   bool stopping_ = false;
   Stats stats_;
   std::mutex findings_mu_;
   LateList late_;
   std::vector<StoreCoverage> coverage_;
-  std::int64_t findings_at_ms_ = 0;
+  std::int64_t late_at_ms_ = 0, coverage_at_ms_ = 0;  // when they were last read (0: never)
 };
 
 int run_receiver(const Settings& settings) {

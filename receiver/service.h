@@ -25,7 +25,11 @@
 //  4. A batch the database refuses for another reason (a value it cannot take) is written again
 //     message by message; a message refused alone goes to quarantine with the database's reason.
 //  5. Subscriptions: data, event and blob through `$share/{group}/` (each message to one receiver
-//     of the group); status without sharing, so every receiver gets the retained heartbeats.
+//     of the group), QoS 1; status without sharing, so every receiver gets the retained
+//     heartbeats, at QoS 0, so the broker queues none for a receiver that is away.
+//  6. A failure of the database that is not the messages' data (a full disk, a read-only server,
+//     a timeout) never quarantines them: the batch is retried with a backoff and /healthz answers
+//     503 until a write passes.
 #include <atomic>
 #include <cstdint>
 #include <memory>

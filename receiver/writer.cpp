@@ -57,6 +57,15 @@ bool Writer::retryable(const pg::Error& e) {
   return e.sqlstate() == "40P01" || e.sqlstate() == "40001";  // deadlock, serialization failure
 }
 
+bool Writer::data_error(const pg::Error& e) {
+  // Class 22 (data exception: a value out of range, an invalid byte sequence), 23 (integrity
+  // constraint: a CHECK), 54 (program limit: a key too long for its index). Not 23514 from a row
+  // that met a partition's bound while it was being attached: that passes on a second try.
+  const auto& st = e.sqlstate();
+  if (st.size() != 5 || st == "23505") return false;
+  return st.rfind("22", 0) == 0 || (st.rfind("23", 0) == 0 && st != "23514") || st.rfind("54", 0) == 0;
+}
+
 WriteResult Writer::write(const RowBatch& batch) {
   WriteResult res;
   try {
@@ -66,7 +75,6 @@ WriteResult Writer::write(const RowBatch& batch) {
     if (e.sqlstate() != "23505") throw;
     res = write_rows(batch, /*allow_direct=*/false);
   }
-  write_meta(batch);
   return res;
 }
 
@@ -199,7 +207,7 @@ WriteResult Writer::write_rows(const RowBatch& batch, bool allow_direct) {
 // Offices (codes, last message, status), heartbeats and sources: a short transaction of its own
 // after the rows', so two writers hold these shared rows only briefly.
 void Writer::write_meta(const RowBatch& batch) {
-  if (batch.offices.empty() && batch.sources.empty()) return;
+  if (batch.offices.empty() && batch.sources.empty() && batch.statuses.empty()) return;
   db_.exec("BEGIN");
   try {
     // Offices first, in site order (the map is sorted): every writer locks them in one order.

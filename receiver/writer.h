@@ -20,9 +20,8 @@
 // (Error::retryable()).
 //
 // Invariants
-//  1. write() commits the batch's rows or nothing (it rolls back before it throws); when it
-//     throws after the rows committed (the bookkeeping failed), writing the batch again stores
-//     nothing twice.
+//  1. write() commits the batch's rows or nothing (it rolls back before it throws); write_meta()
+//     likewise the bookkeeping, which the caller retries on its own, never the rows again.
 //  2. A blob without properties (MQTT 3.1.1) whose metadata event is neither in the database nor
 //     in the batch is quarantined with that reason, in the same transaction.
 #include <cstdint>
@@ -43,13 +42,19 @@ class Writer {
  public:
   // Connects (throws pg::Error) and creates this session's staging tables.
   explicit Writer(const std::string& conninfo);
+  // The batch's rows (readings, events, gaps, blobs, seq ranges, quarantine) in one transaction.
   WriteResult write(const RowBatch& batch);
-  // Whether a failed write may succeed if simply tried again (deadlock, serialization failure).
+  // Then its bookkeeping: offices, statuses, heartbeats, sources. Idempotent but for heartbeats.
+  void write_meta(const RowBatch& batch);
+  // Whether a failed write may succeed if simply tried again at once (deadlock, serialization).
   static bool retryable(const pg::Error& e);
+  // Whether the database refused the data itself (a value it cannot take), so that writing the
+  // same messages again cannot succeed: the caller quarantines them one by one. Anything else (a
+  // full disk, a read-only server, a timeout) is the database's state, and passes in time.
+  static bool data_error(const pg::Error& e);
 
  private:
   WriteResult write_rows(const RowBatch& batch, bool allow_direct);
-  void write_meta(const RowBatch& batch);
   pg::Connection db_;
 };
 

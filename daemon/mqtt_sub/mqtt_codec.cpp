@@ -158,6 +158,8 @@ std::string hex2(int v) {
   return b;
 }
 
+constexpr std::size_t kMaxUserProperties = 256;
+
 // The properties a subscriber acts on; strings point into the decoder's buffer.
 struct Properties {
   std::uint16_t receive_maximum = 0;
@@ -263,7 +265,10 @@ bool read_properties(Reader& r, Properties& out, std::string& err) {
       case 0x23: out.has_topic_alias = true; break;
       case 0x27: out.maximum_packet_size = u32; break;
       case 0x26:
-        if (out.user_properties) out.user_properties->emplace_back(std::string(s), std::string(s2));
+        // At most kMaxUserProperties are kept: a packet of empty pairs must not become a
+        // gigabyte of strings. The rest are read past.
+        if (out.user_properties && out.user_properties->size() < kMaxUserProperties)
+          out.user_properties->emplace_back(std::string(s), std::string(s2));
         break;
       default: break;
     }

@@ -77,7 +77,8 @@ struct Publish {
   bool dup = false;
   std::uint16_t packet_id = 0;          // QoS 1 and 2 only
   std::string content_type;             // MQTT 5 property, if any
-  std::vector<std::pair<std::string, std::string>> user_properties;  // MQTT 5, in order (names may repeat)
+  // MQTT 5, in order (names may repeat); the first 256 of them.
+  std::vector<std::pair<std::string, std::string>> user_properties;
   // A publish larger than the decoder's max_packet: its bytes were read and discarded, never held
   // whole; topic, qos and packet_id are known (so it can be acknowledged), payload is empty.
   bool oversized = false;

@@ -212,3 +212,47 @@ TEST_CASE("a retained heartbeat and a last will become status rows", "[receiver]
   CHECK(w.statuses[0].state == "offline");
   CHECK_FALSE(w.statuses[0].ts);
 }
+
+TEST_CASE("U+0000 and a seq beyond 18 digits are quarantined before the database sees them", "[receiver][ingest]") {
+  auto nul = batch("bk-cho-don", 1, 2);
+  nul["readings"][1]["quality"] = "bad";
+  nul["readings"][1]["value"] = nullptr;
+  nul["readings"][1]["error"] = std::string("dev\0ice", 7);
+  auto rows = ingest(message("ioc/bac-kan/bk-cho-don/data/x", nul.dump()));
+  REQUIRE(rows.quarantine.size() == 1);
+  CHECK(rows.quarantine[0].reason == "/readings/1/error: holds the character U+0000, which the database cannot store in text");
+  CHECK(rows.readings == 0);
+  auto huge = batch("bk-cho-don", 9223372036854775807LL, 1);
+  rows = ingest(message("ioc/bac-kan/bk-cho-don/data/x", huge.dump()));
+  REQUIRE(rows.quarantine.size() == 1);
+  CHECK_THAT(rows.quarantine[0].reason, Catch::Contains("/readings/0/seq"));
+  // A quarantine reason cut to length never splits a character.
+  auto forged = batch(std::string(79, 'x') + "đ", 1, 1);
+  rows = ingest(message("ioc/bac-kan/bk-cho-don/data/x", forged.dump()));
+  REQUIRE(rows.quarantine.size() == 1);
+  CHECK_THAT(rows.quarantine[0].reason, Catch::Contains(std::string(79, 'x') + "...\""));
+}
+
+TEST_CASE("a refused message keeps its site and properties in quarantine", "[receiver][ingest]") {
+  auto m = message("ioc/bac-kan/bk-cho-don/blob/cam-1", "bytes");
+  m.user_properties = {{"seq", "5"}};
+  const auto q = Ingest::refused(m, "the database refused it: x");
+  CHECK(q.site_in_topic == std::optional<std::string>("bk-cho-don"));
+  CHECK(q.properties == "{\"seq\":\"5\"}");
+}
+
+#include "receiver/writer.h"
+
+TEST_CASE("only the data's own faults count as the messages' fault", "[receiver][writer]") {
+  using ioc_receiver::pg::Error;
+  CHECK(Writer::data_error(Error("invalid byte sequence", "22021")));
+  CHECK(Writer::data_error(Error("value too long", "22001")));
+  CHECK(Writer::data_error(Error("check violation", "23514") ) == false);  // a partition being attached
+  CHECK(Writer::data_error(Error("not null", "23502")));
+  CHECK(Writer::data_error(Error("index row too large", "54000")));
+  CHECK_FALSE(Writer::data_error(Error("unique", "23505")));
+  CHECK_FALSE(Writer::data_error(Error("disk full", "53100")));
+  CHECK_FALSE(Writer::data_error(Error("read-only transaction", "25006")));
+  CHECK_FALSE(Writer::data_error(Error("statement timeout", "57014")));
+  CHECK_FALSE(Writer::data_error(Error("connection lost", "", true)));
+}
