@@ -2,9 +2,10 @@
 # The test command (README): installs what it needs, builds, and runs every test.
 #   1. a normal build (the daemon as it ships, -O2): the tests that measure time, CPU or memory
 #      (tests/serial/), and ioc-receiver's (tests/receiver/: real PostgreSQL 15 clusters, Mosquitto
-#      with the reference ACL, real gateways; they test a database's contents, not memory
-#      safety); all of them with SKIP_SANITIZERS=1;
-#   2. built with AddressSanitizer + UndefinedBehaviorSanitizer: the unit, integration (real
+#      with the reference ACL, real gateways; and its unit tests); all of them with
+#      SKIP_SANITIZERS=1;
+#   2. built with AddressSanitizer + UndefinedBehaviorSanitizer (the gateway; not ioc-receiver,
+#      for time): the unit, integration (real
 #      Mosquitto with mutual TLS, the real daemon, Prometheus, Chromium) and chaos (kill -9) tests
 #      (not tests/serial/: they would measure the sanitizer);
 #   3. the threaded core's unit tests (outbox, forwarder, pipeline) built with ThreadSanitizer.
@@ -50,6 +51,7 @@ if [ "${SKIP_SANITIZERS:-0}" != "1" ]; then
   echo "=== build: ASan + UBSan (at $(( $(date +%s) - start )) s) ==="
   BUILD_DIR="$root/build-asan" BUILD_TYPE=Debug TARGETS="ioc-edge unit_tests integration_tests chaos_tests" \
     bash scripts/build.sh "$lld" -DBUILD_TESTING=ON -DIOC_EDGE_SANITIZE=address -DIOC_EDGE_BENCH=OFF -DIOC_EDGE_UNIT_TESTS=ON \
+    -DIOC_EDGE_RECEIVER=OFF \
     -DCMAKE_CXX_FLAGS_DEBUG="-O0 -g1"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     LSAN_OPTIONS="suppressions=$root/tests/lsan.supp:print_suppressions=0" \
