@@ -11,6 +11,8 @@
 
 namespace ioc_edge {
 
+std::string in_quotes(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
 void Diagnostics::error(int line, int column, std::string message) {
   list_.push_back({std::max(line, 1), std::max(column, 1), std::move(message)});
 }

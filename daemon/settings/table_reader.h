@@ -18,6 +18,10 @@
 
 namespace ioc_edge {
 
+// `text` in double quotes, as settings messages show a value: "\"tram-bom-1\"". (Not std::quoted,
+// which streams with escapes.)
+std::string in_quotes(std::string_view text);
+
 struct Diagnostic {
   int line = 0;
   int column = 0;

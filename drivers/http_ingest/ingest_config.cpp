@@ -22,7 +22,6 @@ constexpr std::size_t kMinTokenBytes = 16;
 constexpr std::size_t kMaxTokenBytes = 4096;
 constexpr std::uint64_t kMaxBodyLimit = 256ull << 20;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // "ADDRESS:PORT" (settings/table_reader.h: parse_listen_address); the address is checked when the
 // server binds it.
@@ -35,7 +34,7 @@ void parse_listen(TableReader& r, Config& c) {
   const auto a = parse_listen_address(*v, &port_out_of_range);
   if (!a) {
     r.error_at_key("listen", port_out_of_range ? std::string("port must be 1..65535")
-                                               : quoted(*v) + " is not ADDRESS:PORT like \"0.0.0.0:8780\", "
+                                               : in_quotes(*v) + " is not ADDRESS:PORT like \"0.0.0.0:8780\", "
                                                               "\"127.0.0.1:8780\" or \"[::]:8780\"");
     return;
   }
@@ -51,11 +50,11 @@ void read_token(TableReader& r, Client& client) {
   if (!r.diagnostics().check_files) return;
   struct stat st {};
   if (::stat(path->c_str(), &st) != 0) {
-    r.error_at_key("token_file", "cannot read " + quoted(*path) + ": " + std::strerror(errno));
+    r.error_at_key("token_file", "cannot read " + in_quotes(*path) + ": " + std::strerror(errno));
     return;
   }
   if ((st.st_mode & S_IROTH) != 0) {
-    r.error_at_key("token_file", quoted(*path) + " is readable by every user of this machine; make it readable by "
+    r.error_at_key("token_file", in_quotes(*path) + " is readable by every user of this machine; make it readable by "
                                                  "ioc-edge only (chown root:ioc-edge; chmod 0640)");
     return;
   }
@@ -63,7 +62,7 @@ void read_token(TableReader& r, Client& client) {
   std::stringstream buf;
   buf << f.rdbuf();
   if (!f) {
-    r.error_at_key("token_file", "cannot read " + quoted(*path) + ": " + std::strerror(errno));
+    r.error_at_key("token_file", "cannot read " + in_quotes(*path) + ": " + std::strerror(errno));
     return;
   }
   std::string token = buf.str();
@@ -73,7 +72,7 @@ void read_token(TableReader& r, Client& client) {
   for (const char ch : token) printable = printable && ch > ' ' && ch < 0x7F;
   if (token.size() < kMinTokenBytes || token.size() > kMaxTokenBytes || !printable) {
     // The token is never quoted in a message: only its size.
-    r.error_at_key("token_file", quoted(*path) + " must hold one token of " + std::to_string(kMinTokenBytes) + "-" +
+    r.error_at_key("token_file", in_quotes(*path) + " must hold one token of " + std::to_string(kMinTokenBytes) + "-" +
                                      std::to_string(kMaxTokenBytes) +
                                      " printable characters without spaces (it holds " + std::to_string(token.size()) +
                                      " bytes); make one with: openssl rand -hex 24");
@@ -107,9 +106,9 @@ void parse_clients(TableReader& r, Config& c, const std::string& source_name) {
     Client client;
     if (auto name = cr.string("name", true)) {
       if (!valid_id(*name))
-        cr.error_at_key("name", quoted(*name) + " " + std::string(id_rule()));
+        cr.error_at_key("name", in_quotes(*name) + " " + std::string(id_rule()));
       else if (!names.insert(*name).second)
-        cr.error_at_key("name", "client " + quoted(*name) + " is named twice");
+        cr.error_at_key("name", "client " + in_quotes(*name) + " is named twice");
       client.name = *name;
     }
     read_token(cr, client);
@@ -122,7 +121,7 @@ void parse_clients(TableReader& r, Config& c, const std::string& source_name) {
         // A prefix may end in '-', '_' or '.', which a whole name may not.
         const bool ok = pattern && (pattern->back() == '*' ? (base.empty() || valid_id(base + "x")) : valid_id(*pattern));
         if (!ok) {
-          diag.error(s.source(), cr.context() + "sources: " + (pattern ? quoted(*pattern) : std::string("an item")) +
+          diag.error(s.source(), cr.context() + "sources: " + (pattern ? in_quotes(*pattern) : std::string("an item")) +
                                      " is not a source name or a prefix ending in '*' (like \"mot-cua-*\")");
           continue;
         }
@@ -137,8 +136,8 @@ void parse_clients(TableReader& r, Config& c, const std::string& source_name) {
     cr.finish();
     if (client.token_digest != std::array<unsigned char, 32>{}) {
       if (auto [it, fresh] = digests.emplace(client.token_digest, client.name); !fresh)
-        cr.error_at_key("token_file", "client " + quoted(client.name) + " has the same token as client " +
-                                          quoted(it->second) + ": give each client its own, so that each is known");
+        cr.error_at_key("token_file", "client " + in_quotes(client.name) + " has the same token as client " +
+                                          in_quotes(it->second) + ": give each client its own, so that each is known");
     }
     c.clients.push_back(std::move(client));
   }

@@ -14,7 +14,6 @@ constexpr std::size_t kMaxHeaderBytes = 4096;
 constexpr auto kDefaultTimeout = std::chrono::seconds(10);
 constexpr auto kMinPeriod = std::chrono::milliseconds(100);
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 std::string lower(std::string_view s) {
   std::string out(s);
@@ -43,7 +42,7 @@ void parse_url(TableReader& r, Config& c) {
   if (!url) return;
   c.url = *url;
   const auto bad = [&](const std::string& why) {
-    r.error_at_key("url", quoted(c.url) + " " + why);
+    r.error_at_key("url", in_quotes(c.url) + " " + why);
     c.host.clear();
   };
   const std::string example = "is not an HTTP URL like \"http://192.168.1.20:8080/api/readings\" or "
@@ -127,7 +126,7 @@ void parse_headers(TableReader& r, Config& c) {
   std::set<std::string> seen;
   for (const auto& [k, node] : *t) {
     const std::string name(k.str());
-    const std::string where = r.context() + "headers: " + quoted(name) + ": ";
+    const std::string where = r.context() + "headers: " + in_quotes(name) + ": ";
     bool name_ok = !name.empty() && name.size() <= 256;
     for (const char ch : name) name_ok = name_ok && token_char(ch);
     if (!name_ok) {
@@ -182,7 +181,7 @@ void parse_auth(TableReader& section, Config& c) {
     if (auto user = r.string("user", true)) {
       bool ok = !user->empty() && user->find(':') == std::string::npos && valid_utf8(*user);
       for (const char ch : *user) ok = ok && static_cast<unsigned char>(ch) >= ' ' && ch != 0x7F;
-      if (!ok) r.error_at_key("user", quoted(*user) + " must be non-empty, without ':' or control characters");
+      if (!ok) r.error_at_key("user", in_quotes(*user) + " must be non-empty, without ':' or control characters");
       else c.auth.user = *user;
     }
     c.auth.password_file = r.file_path("password_file", true).value_or("");
@@ -191,7 +190,7 @@ void parse_auth(TableReader& section, Config& c) {
       r.error_at_key("token_file", "applies only to type = \"bearer\"");
     }
   } else if (type) {
-    r.error_at_key("type", quoted(*type) + " is not \"bearer\" (a token sent as Authorization: Bearer) or \"basic\" "
+    r.error_at_key("type", in_quotes(*type) + " is not \"bearer\" (a token sent as Authorization: Bearer) or \"basic\" "
                                           "(a user name and password)");
     for (const auto key : {"token_file", "user", "password_file"}) r.known(key);
   }
@@ -216,7 +215,7 @@ bool pointer_key(TableReader& r, std::string_view key, std::string& out) {
   auto p = r.string(key);
   if (!p) return false;
   if (const auto problem = pointer_problem(*p); !problem.empty()) {
-    r.error_at_key(key, quoted(*p) + ": " + problem);
+    r.error_at_key(key, in_quotes(*p) + ": " + problem);
     return false;
   }
   out = *p;
@@ -239,8 +238,8 @@ void parse_mapping(TableReader& r, Config& c) {
       if (name->empty() || name->size() > kMaxPointName || !valid_utf8(*name))
         r.error_at_key("point", "must be 1 to " + std::to_string(kMaxPointName) + " bytes of UTF-8");
       else if (name->front() == '/')
-        r.error_at_key("point", quoted(*name) + " is a point name; for a JSON pointer to each record's name write "
-                                               "point_pointer = " + quoted(*name));
+        r.error_at_key("point", in_quotes(*name) + " is a point name; for a JSON pointer to each record's name write "
+                                               "point_pointer = " + in_quotes(*name));
       else
         m.point = *name;
     }

@@ -28,7 +28,6 @@ constexpr std::size_t kMaxClientId = 128;
 // Keys that mean something only on a TLS connection.
 constexpr std::string_view kTlsKeys[] = {"ca_file", "cert_file", "key_file", "verify_hostname"};
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // "mqtt://HOST[:PORT]" or "mqtts://HOST[:PORT]" (mqtt_sub/mqtt_url.h, shared with the uplink and
 // ioc-receiver).
@@ -86,7 +85,7 @@ void parse_connection(TableReader& r, Config& c) {
     bool ok = !id->empty() && id->size() <= kMaxClientId;
     for (const char ch : *id) ok = ok && ch > ' ' && ch < 0x7F;
     if (!ok)
-      r.error_at_key("client_id", quoted(*id) + " must be 1-" + std::to_string(kMaxClientId) +
+      r.error_at_key("client_id", in_quotes(*id) + " must be 1-" + std::to_string(kMaxClientId) +
                                       " printable ASCII characters without spaces");
     else
       c.client_id = *id;
@@ -135,11 +134,11 @@ void parse_topics(TableReader& r, Config& c) {
     }
     const auto filter = *node.value<std::string>();
     if (const auto problem = filter_problem(filter); !problem.empty()) {
-      diag.error(node.source(), r.context() + "topics: " + quoted(valid_utf8(filter) ? filter : "?") + ": " + problem);
+      diag.error(node.source(), r.context() + "topics: " + in_quotes(valid_utf8(filter) ? filter : "?") + ": " + problem);
       continue;
     }
     if (!seen.insert(filter).second) {
-      diag.error(node.source(), r.context() + "topics: " + quoted(filter) + " is listed twice");
+      diag.error(node.source(), r.context() + "topics: " + in_quotes(filter) + " is listed twice");
       continue;
     }
     c.topics.push_back(filter);
@@ -153,7 +152,7 @@ void check_template(TableReader& r, std::string_view key, const std::string& tex
   std::string error;
   const auto t = NameTemplate::parse(text, error);
   if (!error.empty()) {
-    r.error_at_key(key, quoted(text) + ": " + error);
+    r.error_at_key(key, in_quotes(text) + ": " + error);
     return;
   }
   if (t.empty()) {
@@ -166,9 +165,9 @@ void check_template(TableReader& r, std::string_view key, const std::string& tex
   const auto sample = t.expand(levels, error).value_or("");
   if (source_name && !valid_id(sample)) {
     if (t.min_levels() == 0)
-      r.error_at_key(key, quoted(sample) + " " + std::string(id_rule()));
+      r.error_at_key(key, in_quotes(sample) + " " + std::string(id_rule()));
     else
-      r.error_at_key(key, quoted(text) + " cannot give a valid source name: a source name " + std::string(id_rule()));
+      r.error_at_key(key, in_quotes(text) + " cannot give a valid source name: a source name " + std::string(id_rule()));
   } else if (!source_name && sample.size() > kMaxPointName) {
     r.error_at_key(key, "gives point names over " + std::to_string(kMaxPointName) + " bytes");
   }
@@ -186,12 +185,12 @@ void parse_field(const toml::table& t, TableReader& section, Config& c, std::set
     if (f.point.empty() || f.point.size() > kMaxPointName)
       r.error_at_key("point", "must be 1 to " + std::to_string(kMaxPointName) + " bytes");
     else if (!points.insert(f.point).second)
-      r.error_at_key("point", quoted(f.point) + " is used by another field of this source");
+      r.error_at_key("point", in_quotes(f.point) + " is used by another field of this source");
   }
   if (auto pointer = r.string("pointer", true)) {
     f.pointer = *pointer;
     if (const auto problem = pointer_problem(f.pointer); !problem.empty())
-      r.error_at_key("pointer", quoted(f.pointer) + ": " + problem);
+      r.error_at_key("pointer", in_quotes(f.pointer) + ": " + problem);
   }
   f.unit = r.string_or("unit", "");
   r.finish();
@@ -203,7 +202,7 @@ void parse_time(TableReader& r, Config& c) {
   if (auto p = r.string("ts_pointer")) {
     if (!json) r.error_at_key("ts_pointer", "applies only to format = \"json\"");
     else if (const auto problem = pointer_problem(*p); !problem.empty())
-      r.error_at_key("ts_pointer", quoted(*p) + ": " + problem);
+      r.error_at_key("ts_pointer", in_quotes(*p) + ": " + problem);
     else
       c.ts.pointer = *p;
   }
@@ -269,7 +268,7 @@ void parse_mapping(TableReader& r, Config& c) {
   if (auto ct = r.string("content_type")) {
     bool ok = ct->find('/') != std::string::npos && ct->front() != '/' && ct->back() != '/' && ct->size() <= 255;
     for (const char ch : *ct) ok = ok && ch >= ' ' && ch < 0x7F;
-    if (!ok) r.error_at_key("content_type", quoted(*ct) + " is not a media type such as \"image/jpeg\"");
+    if (!ok) r.error_at_key("content_type", in_quotes(*ct) + " is not a media type such as \"image/jpeg\"");
     else c.content_type = *ct;
   }
   if (r.raw().get("blob_priority") && c.format != Format::Binary)
@@ -288,11 +287,11 @@ std::string show_duration(std::chrono::milliseconds d) {
     const char* suffix;
   };
   for (const Unit u : {Unit{86400000, "d"}, Unit{3600000, "h"}, Unit{60000, "m"}, Unit{1000, "s"}})
-    if (ms != 0 && ms % u.ms == 0) return quoted(std::to_string(ms / u.ms) + u.suffix);
-  return quoted(std::to_string(ms) + "ms");
+    if (ms != 0 && ms % u.ms == 0) return in_quotes(std::to_string(ms / u.ms) + u.suffix);
+  return in_quotes(std::to_string(ms) + "ms");
 }
 
-std::string show_text(const std::string& s) { return s.empty() ? std::string("none") : quoted(s); }
+std::string show_text(const std::string& s) { return s.empty() ? std::string("none") : in_quotes(s); }
 
 // Every connection-level key as text, in file order, to compare two sources on one connection.
 std::vector<std::pair<std::string_view, std::string>> connection_settings(const Config& c) {
@@ -342,7 +341,7 @@ void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag)
     if (c.host.empty()) continue;  // a bad url, already reported
     const std::string url = normalised_url(c);
     auto& conn = connections[url + "|" + c.client_id];
-    const std::string id = c.client_id.empty() ? std::string("the default client_id") : "client_id " + quoted(c.client_id);
+    const std::string id = c.client_id.empty() ? std::string("the default client_id") : "client_id " + in_quotes(c.client_id);
     if (!conn.first) {
       conn.first = &src;
     } else {
@@ -364,7 +363,7 @@ void check_together(const std::vector<ParsedSource>& sources, Diagnostics& diag)
       if (inserted) continue;
       const auto [line, column] = i < c.topic_positions.size() ? c.topic_positions[i] : std::pair{c.url_line, c.url_column};
       diag.error(line, column,
-                 "source \"" + std::string(src.name) + "\": topics: " + quoted(c.topics[i]) + " is a topic of source \"" +
+                 "source \"" + std::string(src.name) + "\": topics: " + in_quotes(c.topics[i]) + " is a topic of source \"" +
                      std::string(it->second) + "\" on the same connection (" + url + ", " + id +
                      ") too; one subscription cannot feed two sources: give the filter to one of them");
     }

@@ -145,7 +145,6 @@ std::string pattern_problem(std::string_view p) {
   return {};
 }
 
-std::string in_quotes(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 }  // namespace
 

@@ -13,7 +13,6 @@ namespace {
 
 constexpr std::size_t kMaxColumnName = 256;
 
-std::string quoted(std::string_view s) { return "\"" + std::string(s) + "\""; }
 
 // A column key: a header as it stands in the file's first line (surrounding spaces aside).
 void column_key(TableReader& r, std::string_view key, std::string& out) {
@@ -46,7 +45,7 @@ void parse_csv_keys(TableReader& r, Config& c) {
     if (lower == "utf-8" || lower == "utf8") return;
     const iconv_t cd = iconv_open("UTF-8", e->c_str());
     if (cd == reinterpret_cast<iconv_t>(-1)) {
-      r.error_at_key("encoding", quoted(*e) + " is not an encoding this system can convert (e.g. \"utf-8\", "
+      r.error_at_key("encoding", in_quotes(*e) + " is not an encoding this system can convert (e.g. \"utf-8\", "
                                               "\"windows-1258\", \"utf-16\"; `iconv -l` lists them)");
       return;
     }
@@ -70,13 +69,13 @@ void parse_time(TableReader& r, Config& c) {
       c.ts_format = TsFormat::Rfc3339;
     } else if (f->find('%') != std::string::npos) {
       if (const auto problem = pattern_problem(*f); !problem.empty()) {
-        r.error_at_key("ts_format", quoted(*f) + ": " + problem);
+        r.error_at_key("ts_format", in_quotes(*f) + ": " + problem);
       } else {
         c.ts_format = TsFormat::Pattern;
         c.ts_pattern = *f;
       }
     } else {
-      r.error_at_key("ts_format", quoted(*f) + " is not \"rfc3339\" or a strptime pattern such as \"%d/%m/%Y\" or "
+      r.error_at_key("ts_format", in_quotes(*f) + " is not \"rfc3339\" or a strptime pattern such as \"%d/%m/%Y\" or "
                                                "\"%d/%m/%Y %H:%M\"");
     }
   }
@@ -84,7 +83,7 @@ void parse_time(TableReader& r, Config& c) {
     if (const auto off = parse_timezone(*z))
       c.offset_minutes = *off;
     else
-      r.error_at_key("timezone", quoted(*z) + " is not \"Asia/Ho_Chi_Minh\", \"UTC\" or an offset such as \"+07:00\" "
+      r.error_at_key("timezone", in_quotes(*z) + " is not \"Asia/Ho_Chi_Minh\", \"UTC\" or an offset such as \"+07:00\" "
                                               "(other named zones are not supported)");
   }
 }
@@ -104,7 +103,7 @@ void parse_layout(TableReader& r, Config& c) {
   for (int i = 0; i < 4; ++i)
     for (int j = 0; j < i; ++j)
       if (!names[i].empty() && names[i] == names[j])
-        r.error_at_key(keys[i], quoted(names[i]) + " is also " + keys[j] + "; each role needs its own column");
+        r.error_at_key(keys[i], in_quotes(names[i]) + " is also " + keys[j] + "; each role needs its own column");
 }
 
 }  // namespace
@@ -131,7 +130,7 @@ std::unique_ptr<DriverConfig> parse_config(TableReader& r) {
   auto c = std::make_unique<Config>();
   if (auto dir = r.string("dir", true)) {
     if (dir->empty() || dir->front() != '/')
-      r.error_at_key("dir", quoted(*dir) + " must be an absolute path such as \"/var/spool/ioc-edge/chi-tieu\"");
+      r.error_at_key("dir", in_quotes(*dir) + " must be an absolute path such as \"/var/spool/ioc-edge/chi-tieu\"");
     else
       c->dir = *dir;
     while (c->dir.size() > 1 && c->dir.back() == '/') c->dir.pop_back();
