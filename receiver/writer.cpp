@@ -78,6 +78,20 @@ WriteResult Writer::write(const RowBatch& batch) {
   return res;
 }
 
+// `rows` (COPY text, `count` of them) into `table`: straight, or through stage_<table> keeping
+// what is there. Returns how many were stored.
+std::uint64_t Writer::copy_rows(const std::string& table, const char* columns, const std::string& rows,
+                                std::size_t count, bool direct) {
+  if (direct) {
+    db_.copy_in("COPY " + table + " (" + columns + ") FROM STDIN", rows);
+    return count;
+  }
+  db_.copy_in("COPY stage_" + table + " (" + columns + ") FROM STDIN", rows);
+  return static_cast<std::uint64_t>(db_.exec("INSERT INTO " + table + " (" + columns + ") SELECT " + columns +
+                                             " FROM stage_" + table + " ON CONFLICT DO NOTHING")
+                                        .affected());
+}
+
 WriteResult Writer::write_rows(const RowBatch& batch, bool allow_direct) {
   WriteResult res;
   std::vector<QuarantineRow> late_quarantine;
@@ -103,30 +117,12 @@ WriteResult Writer::write_rows(const RowBatch& batch, bool allow_direct) {
                "ON CONFLICT (site, store, first_seq) DO UPDATE SET last_seq = greatest(r.last_seq, excluded.last_seq)");
     }
     if (batch.readings > 0) {
-      if (direct) {
-        db_.copy_in(std::string("COPY readings (") + kReadingColumns + ") FROM STDIN", batch.readings_copy);
-        res.readings = batch.readings;
-      } else {
-        db_.copy_in(std::string("COPY stage_readings (") + kReadingColumns + ") FROM STDIN", batch.readings_copy);
-        const auto n = db_.exec(std::string("INSERT INTO readings (") + kReadingColumns + ") SELECT " + kReadingColumns +
-                                " FROM stage_readings ON CONFLICT DO NOTHING")
-                           .affected();
-        res.readings = static_cast<std::uint64_t>(n);
-        res.duplicate_readings = batch.readings - res.readings;
-      }
+      res.readings = copy_rows("readings", kReadingColumns, batch.readings_copy, batch.readings, direct);
+      res.duplicate_readings = batch.readings - res.readings;
     }
     if (batch.events > 0) {
-      if (direct) {
-        db_.copy_in(std::string("COPY events (") + kEventColumns + ") FROM STDIN", batch.events_copy);
-        res.events = batch.events;
-      } else {
-        db_.copy_in(std::string("COPY stage_events (") + kEventColumns + ") FROM STDIN", batch.events_copy);
-        const auto n = db_.exec(std::string("INSERT INTO events (") + kEventColumns + ") SELECT " + kEventColumns +
-                                " FROM stage_events ON CONFLICT DO NOTHING")
-                           .affected();
-        res.events = static_cast<std::uint64_t>(n);
-        res.duplicate_events = batch.events - res.events;
-      }
+      res.events = copy_rows("events", kEventColumns, batch.events_copy, batch.events, direct);
+      res.duplicate_events = batch.events - res.events;
     }
     if (batch.gaps > 0) {
       db_.copy_in(std::string("COPY stage_gaps (") + kGapColumns + ") FROM STDIN", batch.gaps_copy);

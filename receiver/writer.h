@@ -55,6 +55,8 @@ class Writer {
 
  private:
   WriteResult write_rows(const RowBatch& batch, bool allow_direct);
+  std::uint64_t copy_rows(const std::string& table, const char* columns, const std::string& rows, std::size_t count,
+                          bool direct);
   pg::Connection db_;
 };
 
